@@ -1,0 +1,92 @@
+/**
+ * The normalized configuration every library module works from: defaults
+ * filled in, paths absolute, scripts split into inline text or files.
+ * The file format itself is described by schemas/eib.schema.json.
+ */
+
+export const ALPINE_ARCHES = ['aarch64', 'armv7', 'armhf', 'x86', 'x86_64', 'riscv64', 'ppc64le', 's390x', 'loongarch64'] as const;
+export type AlpineArch = (typeof ALPINE_ARCHES)[number];
+
+/** A shell script given inline in the config, or a file (absolute path). */
+export type Script = { readonly inline: string } | { readonly file: string };
+
+export interface FileCopy {
+  /** Absolute host path; a trailing slash copies a directory's contents. */
+  readonly src: string;
+  /** Absolute path inside the rootfs. */
+  readonly dest: string;
+  /** "uid:gid" (numeric) applied to everything copied; default 0:0. */
+  readonly owner?: string;
+  /** Octal mode string, e.g. "0644", applied to copied files. */
+  readonly mode?: string;
+}
+
+export interface Stage {
+  readonly name: string;
+  /** apk world entries added by this stage ("name", "name>=1.2", …). */
+  readonly packages: readonly string[];
+  readonly files: readonly FileCopy[];
+  /** On the host side, inside the namespace, with $ROOTFS set. */
+  readonly hostRun: readonly Script[];
+  /** Inside the chroot, emulated when the arch is foreign. */
+  readonly run: readonly Script[];
+  /** Absolute rootfs paths or globs removed at the end of the stage. */
+  readonly remove: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Whether scripts of this stage may use the network (default false). */
+  readonly network: boolean;
+}
+
+export interface AlpineConfig {
+  /** http(s) URLs, or absolute local paths of repositories. */
+  readonly repositories: readonly string[];
+  /** Absolute paths of trusted *.rsa.pub files (directories expanded). */
+  readonly keys: readonly string[];
+  /** Install from unsigned or untrusted repositories (loudly). */
+  readonly allowUntrusted: boolean;
+  /** A failing install script fails the build (apk-tools only warns). */
+  readonly scriptsFatal: boolean;
+}
+
+export interface Outputs {
+  /** OCI image layout directory (absolute). */
+  readonly oci: string;
+  readonly tag: string;
+  /** Written by `eib build` when set: flattened rootfs tar (.tar, .tar.gz). */
+  readonly rootfs?: string;
+  /** Written by `eib build` when set: ext4 image. */
+  readonly ext4?: string;
+}
+
+export interface CacheConfig {
+  /** Absolute; default $XDG_CACHE_HOME/eib or ~/.cache/eib. */
+  readonly dir: string;
+  /** Optional shared stage cache, host[:port]/repository. */
+  readonly registry?: string;
+}
+
+export interface RegistryConfig {
+  /** host[:port]/repository[:tag] that `eib push` sends the image to. */
+  readonly ref: string;
+  /** Allow plain http for this registry. */
+  readonly insecure: boolean;
+  /** Extra CA certificate (absolute path) to trust for this registry. */
+  readonly ca?: string;
+}
+
+export interface Config {
+  /** Absolute path of the configuration file. */
+  readonly file: string;
+  /** Folder relative paths resolve against. */
+  readonly dir: string;
+  readonly name: string;
+  /** One or more Alpine arches; builds run once per arch. */
+  readonly arch: readonly AlpineArch[];
+  readonly alpine: AlpineConfig;
+  readonly stages: readonly Stage[];
+  readonly outputs: Outputs;
+  readonly cache: CacheConfig;
+  readonly registry?: RegistryConfig;
+  /** SOURCE_DATE_EPOCH for reproducible builds (seconds). */
+  readonly epoch?: number;
+}
