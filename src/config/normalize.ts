@@ -1,0 +1,99 @@
+/**
+ * A validated file (EibFile) turned into the Config every module works
+ * from: defaults filled in, paths absolute, key directories expanded,
+ * scripts split into files and inline shell. URLs stay as written.
+ */
+import { dirname, join } from 'node:path';
+import type { EibFile, ScriptEntry, StageEntry } from './file-types.js';
+import { expandPath, homeDir, isHttpUrl, pathKind } from './paths.js';
+import { scriptFromString } from './scripts.js';
+import { keyFiles } from './semantic.js';
+import type { CacheConfig, Config, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
+
+export const DEFAULT_OCI_DIR = 'out/oci';
+export const DEFAULT_TAG = 'latest';
+
+/** $XDG_CACHE_HOME/eib when that is an absolute path (as the XDG spec requires), else ~/.cache/eib. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env['XDG_CACHE_HOME'];
+  return xdg && xdg.startsWith('/') ? join(xdg, 'eib') : join(homeDir(env), '.cache', 'eib');
+}
+
+export async function normalize(file: EibFile, configFile: string, env: NodeJS.ProcessEnv): Promise<Config> {
+  const dir = dirname(configFile);
+  const home = homeDir(env);
+  const abs = (p: string): string => expandPath(p, dir, home);
+
+  async function scripts(entry: ScriptEntry | undefined): Promise<Script[]> {
+    if (entry === undefined) return [];
+    if (Array.isArray(entry)) return entry.map((f) => ({ file: abs(f) }));
+    return [await scriptFromString(entry, dir, home)];
+  }
+
+  async function stage(s: StageEntry): Promise<Stage> {
+    const files = (s.files ?? []).map((f): FileCopy => ({
+      src: expandPath(f.src, dir, home, { keepTrailingSlash: true }),
+      dest: f.dest,
+      ...(f.owner !== undefined ? { owner: f.owner } : {}),
+      ...(f.mode !== undefined ? { mode: f.mode } : {}),
+    }));
+    return {
+      name: s.name,
+      packages: s.packages ?? [],
+      files,
+      hostRun: await scripts(s['host-run']),
+      run: await scripts(s.run),
+      remove: s.remove ?? [],
+      env: s.env ?? {},
+      network: s.network ?? false,
+    };
+  }
+
+  const keys: string[] = [];
+  for (const key of file.alpine.keys ?? []) {
+    const path = abs(key);
+    for (const k of (await pathKind(path)) === 'directory' ? await keyFiles(path) : [path]) {
+      if (!keys.includes(k)) keys.push(k);
+    }
+  }
+
+  const outputs: Outputs = {
+    oci: abs(file.outputs?.oci ?? DEFAULT_OCI_DIR),
+    tag: file.outputs?.tag ?? DEFAULT_TAG,
+    ...(file.outputs?.rootfs !== undefined ? { rootfs: abs(file.outputs.rootfs) } : {}),
+    ...(file.outputs?.ext4 !== undefined ? { ext4: abs(file.outputs.ext4) } : {}),
+  };
+  const cache: CacheConfig = {
+    dir: file.cache?.dir !== undefined ? abs(file.cache.dir) : defaultCacheDir(env),
+    ...(file.cache?.registry !== undefined ? { registry: file.cache.registry } : {}),
+  };
+  const registry: RegistryConfig | undefined =
+    file.registry === undefined
+      ? undefined
+      : {
+          ref: file.registry.ref,
+          insecure: file.registry.insecure ?? false,
+          ...(file.registry.ca !== undefined ? { ca: abs(file.registry.ca) } : {}),
+        };
+
+  const stages: Stage[] = [];
+  for (const s of file.stages) stages.push(await stage(s));
+
+  return {
+    file: configFile,
+    dir,
+    name: file.name,
+    arch: Array.isArray(file.arch) ? file.arch : [file.arch],
+    alpine: {
+      repositories: file.alpine.repositories.map((r) => (isHttpUrl(r) ? r : abs(r))),
+      keys,
+      allowUntrusted: file.alpine['allow-untrusted'] ?? false,
+      scriptsFatal: file.alpine['scripts-fatal'] ?? false,
+    },
+    stages,
+    outputs,
+    cache,
+    ...(registry !== undefined ? { registry } : {}),
+    ...(file.epoch !== undefined ? { epoch: file.epoch } : {}),
+  };
+}
