@@ -20,6 +20,7 @@ packages=(
   openssl           # test keys and certificates
   busybox-static    # static binaries that the test packages are built from
   file
+  attr              # getfattr/setfattr: layer xattrs (security.capability, user.*)
 )
 
 missing=()
