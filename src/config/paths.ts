@@ -29,9 +29,10 @@ export function isHttpUrl(value: string): boolean {
 
 export type PathKind = 'file' | 'directory' | 'other' | 'missing';
 
+/** What is at `path`; a trailing slash does not change the answer (a file is still a file). */
 export async function pathKind(path: string): Promise<PathKind> {
   try {
-    const st = await stat(path);
+    const st = await stat(path.length > 1 ? path.replace(/\/+$/, '') : path);
     return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
   } catch {
     return 'missing';

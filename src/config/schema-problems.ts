@@ -80,19 +80,21 @@ function schemaTypes(node: SchemaNode): string[] {
   return t === undefined ? [] : typeof t === 'string' ? [t] : [...t];
 }
 
-/** "a string or a list of strings" for an anyOf of branches. */
+/** "a string or a list of strings", "one of: a, b, or a list of them" for an anyOf of branches. */
 function expectedOfBranches(branches: readonly SchemaNode[]): string {
-  return branches
-    .map((b) => {
-      const node = deref(b);
-      const types = schemaTypes(node);
-      if (types.includes('array') && node.items) {
-        const itemTypes = schemaTypes(node.items);
-        return itemTypes.length === 1 ? `a list of ${itemTypes[0]}s` : 'a list';
-      }
-      return types.map((t) => KIND_PHRASE[t] ?? t).join(' or ');
-    })
-    .join(' or ');
+  const phrases = branches.map((b) => {
+    const node = deref(b);
+    if (node.enum) return `one of: ${node.enum.map(String).join(', ')}`;
+    const types = schemaTypes(node);
+    if (types.includes('array') && node.items) {
+      const items = deref(node.items);
+      if (items.enum) return 'a list of them';
+      const itemTypes = schemaTypes(items);
+      return itemTypes.length === 1 ? `a list of ${itemTypes[0]}s` : 'a list';
+    }
+    return types.map((t) => KIND_PHRASE[t] ?? t).join(' or ');
+  });
+  return phrases.join(phrases.some((p) => p.includes(',')) ? ', or ' : ' or ');
 }
 
 /** The data at an instance path, and the path with list indexes as numbers. */
