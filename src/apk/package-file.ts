@@ -1,0 +1,376 @@
+/**
+ * Reads an apk v2 package in one streaming pass: signature member, control
+ * member (.PKGINFO and scripts), data member (the files). While it flows,
+ * the raw control member is SHA-1 hashed (the index's C: field) and checked
+ * against the signature, the raw data member is SHA-256 hashed (.PKGINFO's
+ * datahash) and each regular file's content is SHA-1 hashed against its
+ * `APK-TOOLS.checksum.SHA1` PAX record. Nothing is written here: each data
+ * entry goes to the caller's `onEntry`, which either plans (pass 1) or
+ * writes (pass 2). Reference: apk-tools doc/apk-v2.5.scd, src/extract_v2.c.
+ */
+import { createHash, createVerify, type KeyObject, type Verify } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import tar from 'tar-stream';
+
+type TarHeader = Omit<tar.Header, 'pax' | 'type'> & { type: tar.Header['type'] | 'pax-header' | 'pax-global-header'; pax?: Record<string, string> | null };
+import { GzipMemberError, splitGzipMembers } from './gzip-members.js';
+import { ApkPackageError } from './package-error.js';
+import type { PackageInfo } from './types.js';
+
+export const SCRIPT_NAMES = [
+  'pre-install',
+  'post-install',
+  'pre-upgrade',
+  'post-upgrade',
+  'pre-deinstall',
+  'post-deinstall',
+  'trigger',
+] as const;
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/** .PKGINFO as key → values in file order (keys like `depend` repeat). */
+export type PkgInfoFields = Map<string, string[]>;
+
+export interface ApkControl {
+  pkginfo: PkgInfoFields;
+  /** Install scripts by name, without the leading dot. */
+  scripts: Map<ScriptName, Buffer>;
+  /** Trigger globs from .PKGINFO `triggers`. */
+  triggers: string[];
+  /** Name of the trusted key that signed it; undefined when unsigned and allowed. */
+  signedBy: string | undefined;
+}
+
+export type ApkEntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
+
+/** One entry of the data member, path relative to the root (no leading slash). */
+export interface ApkDataEntry {
+  path: string;
+  type: ApkEntryType;
+  /** Permission bits including setuid/setgid/sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: Date;
+  /** Symlink target as written, or the hardlinked path (normalized, relative to root). */
+  linkTarget?: string;
+  /** SHA-1 from the PAX record (for symlinks: of the target text). */
+  sha1?: Buffer;
+  /** SCHILY.xattr.* records: name → value. */
+  xattrs: Map<string, Buffer>;
+}
+
+export interface ReadApkOptions {
+  /** The index entry: its C:, S: and I: are checked. */
+  expected: PackageInfo;
+  keys: ReadonlyMap<string, KeyObject>;
+  allowUntrusted?: boolean;
+  /** Called once the control member is verified, before any data entry. */
+  onControl?: (control: ApkControl) => Promise<void> | void;
+  /**
+   * Called per data entry, in tar order; `content` is the entry's bytes
+   * (empty for non-files) and must be consumed. Content of regular files
+   * is checked against its SHA-1 after `onEntry` resolves: a writer must
+   * not publish the file before `readApk` settles for that entry — use
+   * the returned `verified` promise.
+   */
+  onEntry?: (entry: ApkDataEntry, content: Readable, verified: Promise<void>) => Promise<void>;
+}
+
+export interface ApkReadResult {
+  control: ApkControl;
+  /** "Q1" + base64(sha1(control member)), as the index writes it. */
+  checksum: string;
+  /** Hex sha256 of the data member. */
+  datahash: string;
+  /** Bytes the data member inflated to. */
+  dataSize: number;
+}
+
+const SIGNATURE_LIMIT = 1024 * 1024;
+const CONTROL_LIMIT = 16 * 1024 * 1024;
+/** Data may exceed the installed size by tar headers and PAX records; beyond this it is a bomb. */
+const DATA_SLACK = 8 * 1024 * 1024;
+
+export function packageLabel(pkg: Pick<PackageInfo, 'name' | 'version'>): string {
+  return `${pkg.name}-${pkg.version}`;
+}
+
+/** Splits a path into clean components; undefined for absolute paths or ones with `..`. */
+export function safeRelativePath(raw: string): string | undefined {
+  if (raw.startsWith('/')) return undefined;
+  const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..' || p.includes('\0'))) return undefined;
+  return parts.join('/');
+}
+
+export function parsePkgInfo(text: string): PkgInfoFields {
+  const fields: PkgInfoFields = new Map();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const eq = line.indexOf(' = ');
+    if (eq < 0) continue;
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 3).trim();
+    const list = fields.get(key);
+    if (list) list.push(value);
+    else fields.set(key, [value]);
+  }
+  return fields;
+}
+
+async function readAll(stream: Readable, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Error(`${what} is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function drain(stream: Readable): Promise<void> {
+  for await (const chunk of stream) void chunk;
+}
+
+/** Iterates tar entries of one member; the member is a tar possibly without end blocks (abuild cuts them). */
+async function eachTarEntry(
+  inflated: Readable,
+  handle: (header: TarHeader, content: Readable) => Promise<void>,
+): Promise<void> {
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, content, next) => {
+      handle(header as TarHeader, Readable.from(content)).then(
+        () => next(),
+        (e: unknown) => {
+          content.resume();
+          extract.destroy(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+    extract.on('close', () => reject(new Error('tar stream closed early')));
+  });
+  inflated.on('error', (e) => extract.destroy(e));
+  inflated.pipe(extract);
+  await done;
+}
+
+interface SignatureCheck {
+  keyName: string;
+  verify: Verify;
+  signature: Buffer;
+}
+
+/**
+ * Reads and verifies one .apk. Rejects with ApkPackageError naming the
+ * package; `onEntry` failures are passed through unchanged.
+ */
+export async function readApk(file: FileHandle, options: ReadApkOptions): Promise<ApkReadResult> {
+  const label = packageLabel(options.expected);
+  const fail = (code: ConstructorParameters<typeof ApkPackageError>[0], reason: string, cause?: unknown): ApkPackageError =>
+    new ApkPackageError(code, label, reason, cause === undefined ? {} : { cause });
+
+  const stat = await file.stat();
+  if (options.expected.size > 0 && stat.size !== options.expected.size) {
+    throw fail('EBADSIZE', `the .apk is ${stat.size} bytes but the index says ${options.expected.size}; the download or the repository is corrupt`);
+  }
+
+  const controlHash = createHash('sha1');
+  const dataHash = createHash('sha256');
+  const signatures: SignatureCheck[] = [];
+  let control: ApkControl | undefined;
+  let dataSize = 0;
+  let sawData = false;
+
+  const onSignature = async (inflated: Readable): Promise<void> => {
+    await eachTarEntry(inflated, async (header, content) => {
+      const match = /^\.SIGN\.(RSA|RSA256)\.(.+)$/.exec(header.name);
+      const body = await readAll(content, 64 * 1024, header.name);
+      if (!match) return;
+      const key = options.keys.get(match[2] ?? '');
+      if (!key) return;
+      signatures.push({
+        keyName: match[2] ?? '',
+        verify: createVerify(match[1] === 'RSA' ? 'sha1' : 'sha256'),
+        signature: body,
+      });
+    });
+  };
+
+  const onControl = async (inflated: Readable): Promise<void> => {
+    const scripts = new Map<ScriptName, Buffer>();
+    let pkginfo: PkgInfoFields | undefined;
+    await eachTarEntry(inflated, async (header, content) => {
+      const body = await readAll(content, CONTROL_LIMIT, header.name);
+      if (header.name === '.PKGINFO') pkginfo = parsePkgInfo(body.toString('utf8'));
+      const script = header.name.startsWith('.') ? (header.name.slice(1) as ScriptName) : undefined;
+      if (script && (SCRIPT_NAMES as readonly string[]).includes(script)) scripts.set(script, body);
+    });
+    if (!pkginfo) throw fail('EBADAPK', 'the control member has no .PKGINFO');
+    control = { pkginfo, scripts, triggers: (pkginfo.get('triggers') ?? []).flatMap((t) => t.split(/\s+/)).filter(Boolean), signedBy: undefined };
+  };
+
+  const onData = async (inflated: Readable): Promise<void> => {
+    sawData = true;
+    await eachTarEntry(inflated, async (header, content) => {
+      const entry = dataEntry(header, fail);
+      if (!entry) return drain(content);
+      if (entry.type !== 'file') {
+        if (options.onEntry) await options.onEntry(entry, content, Promise.resolve());
+        return drain(content);
+      }
+      const expected = entry.sha1;
+      if (!expected) throw fail('EINTEGRITY', `/${entry.path} has no APK-TOOLS.checksum.SHA1 record`);
+      const hash = createHash('sha1');
+      const hashed = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          hash.update(chunk);
+          callback(null, chunk);
+        },
+      });
+      content.on('error', (e) => hashed.destroy(e));
+      content.pipe(hashed);
+      const verified = finished(hashed, { writable: true, readable: false }).then(() => {
+        if (!hash.digest().equals(expected)) throw fail('EINTEGRITY', `/${entry.path} does not match its checksum`);
+      });
+      verified.catch(() => undefined);
+      if (options.onEntry) await options.onEntry(entry, hashed, verified);
+      if (!hashed.readableEnded) await drain(hashed);
+      await verified;
+    });
+  };
+
+  const source = file.createReadStream({ start: 0, autoClose: false, highWaterMark: 64 * 1024 });
+  try {
+    await splitGzipMembers(source as AsyncIterable<Buffer>, {
+      maxMembers: 3,
+      maxInflated: (index) =>
+        index === 0 ? SIGNATURE_LIMIT : index === 1 ? CONTROL_LIMIT : options.expected.installedSize * 2 + DATA_SLACK,
+      onRaw: (index, chunk) => {
+        if (index === 1) {
+          controlHash.update(chunk);
+          for (const s of signatures) s.verify.update(chunk);
+        } else if (index === 2) {
+          dataHash.update(chunk);
+          dataSize += chunk.length;
+        }
+      },
+      onMember: async (index, inflated) => {
+        if (index === 0) return onSignature(inflated);
+        if (index === 1) return onControl(inflated);
+        // The control member is complete (trailer included) once the data member starts.
+        await checkControl();
+        return onData(inflated);
+      },
+    });
+  } catch (e) {
+    source.destroy();
+    if (e instanceof ApkPackageError) throw e;
+    if (e instanceof GzipMemberError) {
+      const code = e.code === 'ETOOLARGE' ? 'ETOOLARGE' : e.code === 'ETRUNCATED' ? 'ETRUNCATED' : 'EBADAPK';
+      throw fail(code, e.message, e);
+    }
+    if (isApkError(e)) throw e;
+    if (e instanceof Error && (e as { code?: unknown }).code === 'Z_BUF_ERROR') throw fail('ETRUNCATED', 'the file ends early', e);
+    throw fail('EBADAPK', `not a valid apk v2 package: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+
+  if (!sawData || !control) throw fail('ETRUNCATED', 'the file ends before its data member');
+  const datahash = dataHash.digest('hex');
+  const expectedDatahash = control.pkginfo.get('datahash')?.[0];
+  if (!expectedDatahash) throw fail('EINTEGRITY', '.PKGINFO has no datahash; eib only installs packages whose data is hashed');
+  if (datahash !== expectedDatahash.toLowerCase()) {
+    throw fail('EINTEGRITY', `the data member hashes to ${datahash} but .PKGINFO says ${expectedDatahash}`);
+  }
+  return { control, checksum: controlChecksum(), datahash, dataSize };
+
+  function controlChecksum(): string {
+    return `Q1${controlHash.copy().digest('base64')}`;
+  }
+
+  async function checkControl(): Promise<void> {
+    if (!control) throw fail('EBADAPK', 'the control member has no .PKGINFO');
+    const checksum = controlChecksum();
+    if (options.expected.checksum && checksum !== options.expected.checksum) {
+      throw fail('EINTEGRITY', `control checksum ${checksum} differs from the index's ${options.expected.checksum}; refresh the index or fix the repository`);
+    }
+    for (const s of signatures) {
+      if (s.verify.verify(options.keys.get(s.keyName) as KeyObject, s.signature)) {
+        control.signedBy = s.keyName;
+        break;
+      }
+    }
+    if (!control.signedBy && !options.allowUntrusted) {
+      throw fail(
+        'ESIGNATURE',
+        signatures.length === 0
+          ? 'not signed by any trusted key; add its signer\'s public key to alpine.keys'
+          : `the signature by ${signatures.map((s) => s.keyName).join(', ')} does not verify`,
+      );
+    }
+    const name = control.pkginfo.get('pkgname')?.[0];
+    const version = control.pkginfo.get('pkgver')?.[0];
+    if (name !== options.expected.name || version !== options.expected.version) {
+      throw fail('EINTEGRITY', `.PKGINFO names ${name ?? '?'}-${version ?? '?'}, not the package the index describes`);
+    }
+    await options.onControl?.(control);
+  }
+}
+
+function isApkError(e: unknown): e is ApkPackageError {
+  return e instanceof ApkPackageError;
+}
+
+function dataEntry(
+  header: TarHeader,
+  fail: (code: 'EUNSAFE' | 'EBADAPK', reason: string) => ApkPackageError,
+): ApkDataEntry | undefined {
+  const type = header.type;
+  if (type === 'pax-global-header' || type === 'pax-header') return undefined;
+  const path = safeRelativePath(header.name);
+  if (path === undefined) throw fail('EUNSAFE', `entry ${JSON.stringify(header.name)} points outside the root`);
+  if (path === '') {
+    if (type === 'directory') return undefined;
+    throw fail('EUNSAFE', `entry ${JSON.stringify(header.name)} would replace the root itself`);
+  }
+  const kind: ApkEntryType | undefined =
+    type === 'file' || type === 'contiguous-file' ? 'file' : type === 'directory' ? 'directory' : type === 'symlink' ? 'symlink' : type === 'link' ? 'hardlink' : undefined;
+  if (!kind) throw fail('EUNSAFE', `/${path} is a ${type ?? 'unknown entry'}; eib installs only files, directories and links`);
+  const pax = header.pax ?? {};
+  const xattrs = new Map<string, Buffer>();
+  for (const [key, value] of Object.entries(pax)) {
+    if (key.startsWith('SCHILY.xattr.')) xattrs.set(key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'latin1'));
+  }
+  const sha1Hex = pax['APK-TOOLS.checksum.SHA1'];
+  const entry: ApkDataEntry = {
+    path,
+    type: kind,
+    mode: (header.mode ?? 0) & 0o7777,
+    uid: header.uid ?? 0,
+    gid: header.gid ?? 0,
+    size: kind === 'file' ? header.size ?? 0 : 0,
+    mtime: header.mtime ?? new Date(0),
+    xattrs,
+  };
+  if (sha1Hex !== undefined) {
+    if (!/^[0-9a-f]{40}$/i.test(sha1Hex)) throw fail('EBADAPK', `/${path} has a malformed checksum record`);
+    entry.sha1 = Buffer.from(sha1Hex, 'hex');
+  }
+  if (kind === 'symlink') {
+    if (!header.linkname) throw fail('EBADAPK', `symlink /${path} has no target`);
+    entry.linkTarget = header.linkname;
+  }
+  if (kind === 'hardlink') {
+    const target = safeRelativePath(header.linkname ?? '');
+    if (!target) throw fail('EUNSAFE', `hardlink /${path} points outside the root (${JSON.stringify(header.linkname)})`);
+    entry.linkTarget = target;
+  }
+  return entry;
+}
