@@ -3,18 +3,14 @@
  * index, each platform manifest first, then the index) and pull one into an
  * OCI layout (each blob verified into a temp file, then renamed to its digest).
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { IntegrityError, UsageError } from '../errors.js';
-import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../oci/types.js';
-import { RegistryClient, type BlobPushResult, type RegistryClientOptions } from './client.js';
-import { blobPath, type ImageSource } from './image-source.js';
+import { MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../oci/types.js';
+import { OciLayout } from '../store/layout.js';
+import { RegistryClient, type BlobPushResult, type FetchedManifest, type RegistryClientOptions } from './client.js';
+import type { ImageSource } from './image-source.js';
 import { formatReference, manifestReference, type Reference } from './reference.js';
-import { sha256Digest } from './verify.js';
+import { digestOf } from '../oci/digest.js';
 
 export type TransferState = 'checking' | 'uploading' | 'downloading' | BlobPushResult | 'downloaded' | 'present';
 
@@ -119,7 +115,7 @@ async function pushTree(client: RegistryClient, source: ImageSource, repository:
     for (const child of index.manifests) {
       const blob = await source.blob(child.digest);
       const childBytes = await readAll(blob.open(), 4 << 20, `manifest ${child.digest}`);
-      if (sha256Digest(childBytes) !== child.digest) throw new IntegrityError('EINTEGRITY', `the local manifest ${child.digest} does not match its digest; rebuild the image`);
+      if (digestOf(childBytes) !== child.digest) throw new IntegrityError('EINTEGRITY', `the local manifest ${child.digest} does not match its digest; rebuild the image`);
       await pushTree(client, source, repository, child, childBytes, child.digest, options);
     }
   } else {
@@ -146,8 +142,9 @@ async function pushTree(client: RegistryClient, source: ImageSource, repository:
 }
 
 /**
- * Pull `ref` into the OCI layout `dir`, tagging it `ref.tag` (or `tag`).
- * Blobs already present are kept; new ones are verified before they land.
+ * Pull `ref` into the OCI layout `dir` (created when absent), tagging it
+ * `ref.tag` (or `options.tag`). Blobs already present are kept; new ones are
+ * verified while they stream into the store and land by rename.
  */
 export async function pullImage(ref: Reference, dir: string, options: TransferOptions & { tag?: string } = {}): Promise<TransferResult> {
   const { client, owned } = clientFor(ref, options);
@@ -156,36 +153,28 @@ export async function pullImage(ref: Reference, dir: string, options: TransferOp
     if (ref.digest !== undefined && top.digest !== ref.digest) {
       throw new IntegrityError('EINTEGRITY', `${formatReference(ref)}: the registry returned manifest ${top.digest}`);
     }
-    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
-    await writeFile(join(dir, 'oci-layout'), `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`);
-    await pullTree(client, ref.repository, dir, top.bytes, top.mediaType, top.digest, options);
+    const layout = await OciLayout.create(dir);
+    await pullTree(client, ref.repository, layout, top, options);
+    const descriptor: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     const tag = options.tag ?? ref.tag;
-    const descriptor: Descriptor = {
-      mediaType: top.mediaType,
-      digest: top.digest,
-      size: top.bytes.length,
-      ...(tag !== undefined ? { annotations: { [Annotation.RefName]: tag } } : {}),
-    };
-    await addToIndex(dir, descriptor);
+    if (tag !== undefined) await layout.setTag(tag, descriptor);
     return { digest: top.digest, ref: resultRef(ref, top.digest) };
   } finally {
     if (owned) client.close();
   }
 }
 
-async function pullTree(client: RegistryClient, repository: string, dir: string, bytes: Buffer, mediaType: string, digest: Digest, options: TransferOptions): Promise<void> {
-  if (INDEX_TYPES.has(mediaType)) {
-    const index = parseJson<ImageIndex>(bytes, `manifest ${digest}`);
+async function pullTree(client: RegistryClient, repository: string, layout: OciLayout, top: FetchedManifest, options: TransferOptions): Promise<void> {
+  const what = `manifest ${top.digest}`;
+  if (INDEX_TYPES.has(top.mediaType)) {
+    const index = parseJson<ImageIndex>(top.bytes, what);
     for (const child of index.manifests) {
-      const m = await client.getManifest(repository, child.digest);
-      await pullTree(client, repository, dir, m.bytes, m.mediaType, m.digest, options);
+      await pullTree(client, repository, layout, await client.getManifest(repository, child.digest), options);
     }
   } else {
-    const manifest = parseJson<ImageManifest>(bytes, `manifest ${digest}`);
+    const manifest = parseJson<ImageManifest>(top.bytes, what);
     await mapLimit([manifest.config, ...manifest.layers], options.concurrency ?? 3, async (d) => {
-      const target = blobPath(dir, d.digest);
-      const present = await stat(target).then((s) => s.size === d.size, () => false);
-      if (present) {
+      if ((await layout.blobs.has(d.digest)) && (await layout.blobs.size(d.digest)) === d.size) {
         options.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size, state: 'present' });
         return;
       }
@@ -195,46 +184,9 @@ async function pullTree(client: RegistryClient, repository: string, dir: string,
         received += chunk.length;
         options.onProgress?.({ digest: d.digest, bytes: received, total: d.size, state: 'downloading' });
       });
-      await writeAtomically(target, stream);
+      await layout.blobs.put(stream, { digest: d.digest, size: d.size });
       options.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size, state: 'downloaded' });
     });
   }
-  await writeBlobBytes(dir, digest, bytes);
-}
-
-async function writeAtomically(target: string, stream: Readable): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
-  const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    await pipeline(stream, createWriteStream(temp, { flags: 'wx' }));
-    await rename(temp, target);
-  } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
-  }
-}
-
-async function writeBlobBytes(dir: string, digest: Digest, bytes: Buffer): Promise<void> {
-  const target = blobPath(dir, digest);
-  await mkdir(dirname(target), { recursive: true });
-  const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
-  await writeFile(temp, bytes);
-  await rename(temp, target);
-}
-
-/** Add (or replace, by tag) a descriptor in index.json, atomically. */
-async function addToIndex(dir: string, descriptor: Descriptor): Promise<void> {
-  const path = join(dir, 'index.json');
-  let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
-  try {
-    index = JSON.parse(await readFile(path, 'utf8')) as ImageIndex;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  const tag = descriptor.annotations?.[Annotation.RefName];
-  index.manifests = index.manifests.filter((m) => (tag !== undefined ? m.annotations?.[Annotation.RefName] !== tag : m.digest !== descriptor.digest));
-  index.manifests.push(descriptor);
-  const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  await writeFile(temp, `${JSON.stringify(index, null, 2)}\n`);
-  await rename(temp, path);
+  await layout.blobs.putBytes(top.bytes, { digest: top.digest, size: top.bytes.length });
 }

@@ -17,10 +17,6 @@ export function hashFor(digest: Digest, what: string): Hash {
   return createHash(algorithm);
 }
 
-export function sha256Digest(data: Buffer | string): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
 /** A pass-through that checks the bytes against `digest` (and `size` when known). */
 export class DigestVerifier extends Transform {
   readonly digest: Digest;
