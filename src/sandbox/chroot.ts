@@ -1,0 +1,86 @@
+/**
+ * Running commands for a stage, inside the namespace: in the stage root
+ * (chroot; we are uid 0 of the user namespace) or on the host side. Both
+ * start from a clean environment, propagate the exit code (a signal n
+ * becomes 128 + n) and forward termination signals to the command.
+ */
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { SandboxError } from './errors.js';
+import { exitCodeOfSignal, findTool } from './tools.js';
+
+export const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface CommandOptions {
+  /** Added to the clean environment (PATH, HOME=/root, TERM when interactive). */
+  env?: Readonly<Record<string, string>>;
+  /** Working directory: inside the root for runInChroot, on the host for runOnHost. */
+  cwd?: string;
+  /** 'pipe' captures stdout and stderr; default 'inherit'. */
+  stdio?: 'inherit' | 'pipe';
+  /** Pass stdin and the TTY through (a shell); TERM is kept. */
+  interactive?: boolean;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+/** Run `argv` inside the root directory `root` with chroot(8). */
+export function runInChroot(root: string, argv: readonly string[], options: CommandOptions = {}): Promise<CommandResult> {
+  if (argv.length === 0) throw new SandboxError('EEXEC', 'runInChroot: no command given');
+  const chroot = findTool('chroot', `${process.env['PATH'] ?? ''}:${CLEAN_PATH}`);
+  if (chroot === undefined) throw new SandboxError('EEXEC', 'chroot was not found on PATH; install coreutils');
+  // chroot(8) always starts in /; a shell inside changes to the requested directory.
+  const inner = options.cwd === undefined || options.cwd === '/' ? [...argv] : ['/bin/sh', '-c', 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
+  return runCommand([chroot, root, ...inner], { ...options, cwd: '/' }, `${argv[0]} in ${root}`);
+}
+
+/** Run `argv` on the host side of the namespace (host-run scripts; the caller sets $ROOTFS). */
+export function runOnHost(argv: readonly string[], options: Omit<CommandOptions, 'interactive'> = {}): Promise<CommandResult> {
+  if (argv.length === 0) throw new SandboxError('EEXEC', 'runOnHost: no command given');
+  return runCommand(argv, options, argv[0]!);
+}
+
+function cleanEnv(options: CommandOptions): Record<string, string> {
+  const env: Record<string, string> = { PATH: CLEAN_PATH, HOME: '/root' };
+  const term = process.env['TERM'];
+  if (options.interactive && term !== undefined) env['TERM'] = term;
+  return { ...env, ...options.env };
+}
+
+function runCommand(argv: readonly string[], options: CommandOptions, what: string): Promise<CommandResult> {
+  const capture = options.stdio === 'pipe';
+  // fd 3 of the namespace entry is eib's channel: give children /dev/null
+  // there instead of letting it leak into scripts.
+  const devNull = openSync('/dev/null', 'r+');
+  const stdio: StdioOptions = [options.interactive ? 'inherit' : 'ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit', devNull];
+  const forwarded: NodeJS.Signals[] = options.interactive ? ['SIGTERM', 'SIGHUP'] : ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGQUIT'];
+
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio, env: cleanEnv(options), ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
+    closeSync(devNull);
+    const forward = (sig: NodeJS.Signals): void => {
+      child.kill(sig);
+    };
+    for (const sig of forwarded) process.on(sig, forward);
+    const cleanup = (): void => {
+      for (const sig of forwarded) process.off(sig, forward);
+    };
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (e) => {
+      cleanup();
+      reject(new SandboxError('EEXEC', `could not run ${what}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      cleanup();
+      const result: CommandResult = { code: code ?? exitCodeOfSignal(signal) };
+      resolvePromise(capture ? { ...result, stdout, stderr } : result);
+    });
+  });
+}

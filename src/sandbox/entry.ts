@@ -1,0 +1,71 @@
+/**
+ * The process that runs inside the namespace (pid 1 of the new pid
+ * namespace): reads the task from fd 3, imports its module, calls the
+ * function and writes the outcome back. When eib goes away (the other end
+ * of fd 3 closes) it exits at once, and with it every process of the
+ * namespace and every mount.
+ */
+import { Socket } from 'node:net';
+import { CHANNEL_FD, serializeError, type OutcomeMessage, type TaskContext, type TaskMessage } from './protocol.js';
+
+const channel = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
+const stop = new AbortController();
+let taskStarted = false;
+
+function readTask(): Promise<TaskMessage> {
+  return new Promise((resolvePromise, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8');
+      const newline = buffered.indexOf('\n');
+      if (newline < 0) return;
+      channel.off('data', onData);
+      try {
+        resolvePromise(JSON.parse(buffered.slice(0, newline)) as TaskMessage);
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+    channel.on('data', onData);
+  });
+}
+
+// eib closed its end before we answered: it died or gave up. Ending pid 1
+// kills the whole pid namespace and drops the mount namespace.
+channel.on('end', () => process.exit(taskStarted ? 137 : 1));
+channel.on('error', () => process.exit(137));
+
+// pid 1 ignores signals it has no handler for; these make it stoppable.
+for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    if (stop.signal.aborted) process.exit(143);
+    stop.abort(new Error(`received ${sig}`));
+  });
+}
+
+function send(outcome: OutcomeMessage): Promise<void> {
+  return new Promise((resolvePromise) => channel.write(`${JSON.stringify(outcome)}\n`, () => resolvePromise()));
+}
+
+async function main(): Promise<void> {
+  const task = await readTask();
+  taskStarted = true;
+  let outcome: OutcomeMessage;
+  try {
+    const mod = (await import(task.module)) as Record<string, unknown>;
+    const fn = mod[task.fn];
+    if (typeof fn !== 'function') throw new TypeError(`${task.module} has no exported function ${task.fn}`);
+    const ctx: TaskContext = { idMap: task.idMap, signal: stop.signal };
+    const value: unknown = await (fn as (payload: unknown, ctx: TaskContext) => Promise<unknown>)(task.payload, ctx);
+    outcome = value === undefined ? { ok: true } : { ok: true, value };
+  } catch (e) {
+    outcome = { ok: false, error: serializeError(e) };
+  }
+  await send(outcome);
+  process.exit(0);
+}
+
+main().catch(async (e: unknown) => {
+  await send({ ok: false, error: serializeError(e) });
+  process.exit(1);
+});

@@ -1,0 +1,246 @@
+/**
+ * The root a stage runs in, mounted inside the namespace: an overlay of the
+ * earlier layers (read-only lowers) and the stage's upperdir, plus /proc,
+ * a read-only /sys, a minimal /dev and, while the network is on, the host's
+ * /etc/resolv.conf. Nothing of this may leak into the layer: release()
+ * unmounts everything and removes the mount points it had to create, and
+ * the directories the kernel copied up to hold them.
+ */
+import { mkdir, mkdtemp, lstat, readdir, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import type { AlpineArch } from '../config/types.js';
+import { SandboxError } from './errors.js';
+import { mount, unmountTree } from './mount-tool.js';
+
+export interface StageRootOptions {
+  /** Lower layers, top first; may be empty (a first stage). */
+  lowers: readonly string[];
+  upper: string;
+  work: string;
+  merged: string;
+  /** Bind the host's /etc/resolv.conf while the stage runs. */
+  network: boolean;
+  /** The rootfs arch; emulation itself is set up by ensureEmulation. */
+  arch: AlpineArch;
+}
+
+export interface StageRoot {
+  /** The merged root to chroot into (same as options.merged). */
+  root: string;
+  /** Unmount everything and remove what was created for the mounts; idempotent. */
+  release(): Promise<void>;
+}
+
+/** Host device nodes bound into the stage's /dev. */
+const DEVICE_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+/** The kernel limits mount options to a page; stay well below it. */
+const MAX_OPTIONS = 3000;
+
+interface Ancestor {
+  inUpperBefore: boolean;
+  stat: Stats;
+}
+
+export async function mountStageRoot(options: StageRootOptions): Promise<StageRoot> {
+  const { upper, work, merged } = options;
+  for (const p of [...options.lowers, upper, work, merged]) checkOverlayPath(p);
+  await mkdir(upper, { recursive: true });
+  await mkdir(work, { recursive: true });
+  await mkdir(merged, { recursive: true });
+
+  const mounted: string[] = [];
+  /** Paths (relative to the root) created as mount points, in creation order. */
+  const created: string[] = [];
+  const ancestors = new Map<string, Ancestor>();
+  let emptyLower: string | undefined;
+  let released = false;
+
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    let firstError: unknown;
+    for (const target of mounted.reverse()) {
+      try {
+        await unmountTree(target);
+      } catch (e) {
+        firstError ??= e;
+      }
+    }
+    if (firstError === undefined) await removeCreated(upper, created, ancestors);
+    if (emptyLower !== undefined) await rm(emptyLower, { recursive: true, force: true });
+    if (firstError !== undefined) throw firstError;
+  };
+
+  try {
+    let lowers = [...options.lowers];
+    if (lowers.length === 0) {
+      // overlayfs needs a lower layer; an empty one makes the first stage's
+      // root start empty, like the layers after it.
+      emptyLower = await mkdtemp(join(tmpdir(), 'eib-empty-lower-'));
+      lowers = [emptyLower];
+    }
+    await mountOverlay(lowers, upper, work, merged);
+    mounted.push(merged);
+
+    const point = (rel: string, kind: 'dir' | 'file'): Promise<string> => prepareMountPoint(merged, upper, rel, kind, created, ancestors);
+
+    const proc = await point('proc', 'dir');
+    await mount(['-t', 'proc', '-o', 'nosuid,nodev,noexec', 'proc', proc], '/proc in the stage root');
+    mounted.push(proc);
+
+    // sysfs cannot be mounted fresh without a network namespace: bind it.
+    const sys = await point('sys', 'dir');
+    await mount(['--rbind', '-o', 'ro', '/sys', sys], '/sys in the stage root');
+    mounted.push(sys);
+
+    const dev = await point('dev', 'dir');
+    await mountDev(dev);
+    mounted.push(dev);
+
+    if (options.network && (await isFile('/etc/resolv.conf'))) {
+      const resolv = await prepareResolvConf(merged, upper, created, ancestors);
+      if (resolv !== undefined) {
+        await mount(['--bind', '-o', 'ro', '/etc/resolv.conf', resolv], '/etc/resolv.conf in the stage root');
+        mounted.push(resolv);
+      }
+    }
+  } catch (e) {
+    await release().catch(() => undefined);
+    throw e;
+  }
+  return { root: merged, release };
+}
+
+function checkOverlayPath(p: string): void {
+  if (!isAbsolute(p)) throw new SandboxError('EMOUNT', `stage root path ${p} is not absolute`);
+  // overlayfs separates lowers with ':' and options with ','.
+  if (/[,:\n\\]/.test(p)) throw new SandboxError('EMOUNT', `stage root path ${p} contains ',', ':', '\\' or a newline, which overlayfs options cannot hold; use a cache directory without them`);
+}
+
+async function mountOverlay(lowers: readonly string[], upper: string, work: string, merged: string): Promise<void> {
+  let opts = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work},userxattr`;
+  let cwd: string | undefined;
+  if (opts.length > MAX_OPTIONS) {
+    // Many layers: name them relative to their common parent, mounting from there.
+    cwd = commonParent([...lowers, upper, work]);
+    const rel = (p: string): string => relative(cwd!, p) || '.';
+    opts = `lowerdir=${lowers.map(rel).join(':')},upperdir=${rel(upper)},workdir=${rel(work)},userxattr`;
+    if (opts.length > MAX_OPTIONS) throw new SandboxError('EMOUNT', `too many layers (${lowers.length}) for one overlay mount; merge some stages`);
+  }
+  await mount(['-t', 'overlay', '-o', opts, 'overlay', merged], `the overlay of ${lowers.length} layer(s) at ${merged}`, cwd === undefined ? {} : { cwd });
+}
+
+function commonParent(paths: readonly string[]): string {
+  const split = paths.map((p) => p.split(sep));
+  const first = split[0] ?? [''];
+  let n = 0;
+  while (n < first.length && split.every((parts) => parts[n] === first[n])) n++;
+  return first.slice(0, n).join(sep) || sep;
+}
+
+/** A tmpfs /dev with the host's harmless nodes, a private devpts and /dev/shm. */
+async function mountDev(dev: string): Promise<void> {
+  await mount(['-t', 'tmpfs', '-o', 'mode=755,nosuid,noexec,size=1m', 'tmpfs', dev], '/dev in the stage root');
+  for (const node of DEVICE_NODES) {
+    const target = join(dev, node);
+    await writeFile(target, '', { mode: 0o644 });
+    await mount(['--bind', `/dev/${node}`, target], `/dev/${node} in the stage root`);
+  }
+  await mkdir(join(dev, 'pts'), { mode: 0o755 });
+  await mount(['-t', 'devpts', '-o', 'newinstance,ptmxmode=0666,mode=0620', 'devpts', join(dev, 'pts')], '/dev/pts in the stage root');
+  await symlink('pts/ptmx', join(dev, 'ptmx'));
+  await mkdir(join(dev, 'shm'), { mode: 0o1777 });
+  await mount(['-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'shm', join(dev, 'shm')], '/dev/shm in the stage root');
+  await symlink('/proc/self/fd', join(dev, 'fd'));
+  await symlink('/proc/self/fd/0', join(dev, 'stdin'));
+  await symlink('/proc/self/fd/1', join(dev, 'stdout'));
+  await symlink('/proc/self/fd/2', join(dev, 'stderr'));
+}
+
+/**
+ * Make sure `rel` exists in the merged root as a directory or file to mount
+ * on, creating what is missing (and remembering it). Symlinks are refused:
+ * mount(8) would follow them on the host side.
+ */
+async function prepareMountPoint(
+  root: string,
+  upper: string,
+  rel: string,
+  kind: 'dir' | 'file',
+  created: string[],
+  ancestors: Map<string, Ancestor>,
+): Promise<string> {
+  const parts = rel.split('/');
+  for (let i = 0; i < parts.length; i++) {
+    const sub = parts.slice(0, i + 1).join('/');
+    const last = i === parts.length - 1;
+    const path = join(root, sub);
+    const st = await lstatOrUndefined(path);
+    if (st === undefined) {
+      if (last && kind === 'file') await writeFile(path, '', { mode: 0o644 });
+      else await mkdir(path, { mode: 0o755 });
+      created.push(sub);
+      continue;
+    }
+    if (st.isSymbolicLink()) throw new SandboxError('EMOUNT', `/${sub} is a symlink in the stage root; eib mounts ${kind === 'dir' ? 'a filesystem' : 'a file'} on /${rel} and cannot follow it`);
+    const wantDir = !last || kind === 'dir';
+    if (wantDir ? !st.isDirectory() : !st.isFile()) throw new SandboxError('EMOUNT', `/${sub} in the stage root is not a ${wantDir ? 'directory' : 'regular file'}; eib needs to mount on /${rel}`);
+    if (!last && !ancestors.has(sub)) {
+      // Creating below it copies this directory up into the upperdir.
+      ancestors.set(sub, { inUpperBefore: (await lstatOrUndefined(join(upper, sub))) !== undefined, stat: st });
+    }
+  }
+  return join(root, rel);
+}
+
+/** /etc/resolv.conf as a mount point, or undefined when the rootfs makes it a symlink. */
+async function prepareResolvConf(root: string, upper: string, created: string[], ancestors: Map<string, Ancestor>): Promise<string | undefined> {
+  const st = await lstatOrUndefined(join(root, 'etc', 'resolv.conf'));
+  if (st?.isSymbolicLink()) {
+    process.stderr.write('warning: /etc/resolv.conf is a symlink in the stage root; the host resolver configuration is not bound in\n');
+    return undefined;
+  }
+  return prepareMountPoint(root, upper, 'etc/resolv.conf', 'file', created, ancestors);
+}
+
+/** After unmounting: remove created mount points, then the copied-up parents left empty and unchanged. */
+async function removeCreated(upper: string, created: readonly string[], ancestors: Map<string, Ancestor>): Promise<void> {
+  for (const rel of [...created].reverse()) {
+    const path = join(upper, rel);
+    const st = await lstatOrUndefined(path);
+    if (st === undefined) continue;
+    if (st.isDirectory()) {
+      if ((await readdir(path)).length === 0) await rmdir(path);
+    } else if (st.isFile() && st.size === 0) {
+      await unlink(path);
+    }
+  }
+  const deepestFirst = [...ancestors.entries()].sort(([a], [b]) => b.split('/').length - a.split('/').length);
+  for (const [rel, before] of deepestFirst) {
+    if (before.inUpperBefore) continue;
+    const path = join(upper, rel);
+    const st = await lstatOrUndefined(path);
+    if (st === undefined || !st.isDirectory()) continue;
+    const unchanged = st.mode === before.stat.mode && st.uid === before.stat.uid && st.gid === before.stat.gid;
+    if (unchanged && (await readdir(path)).length === 0) await rmdir(path);
+  }
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}

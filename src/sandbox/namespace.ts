@@ -1,0 +1,151 @@
+/**
+ * The one place eib starts namespaced processes. Node cannot unshare itself
+ * (it is multithreaded), so a task runs in a fresh process:
+ *
+ *   setpriv --pdeathsig KILL unshare --user --map-auto --map-root-user
+ *     --mount --pid --fork --kill-child node entry.js
+ *
+ * The task goes in and its outcome comes back over fd 3; stdout/stderr of
+ * the task (script output) are passed through to the user's stderr. If eib
+ * dies, even by SIGKILL, unshare gets SIGKILL (pdeathsig), its child — pid 1
+ * of the namespace — gets SIGKILL (--kill-child), and the pid namespace and
+ * its mounts end with it.
+ */
+import { spawn, type StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { EibError, HostError, type ExitCode } from '../errors.js';
+import { SandboxError } from './errors.js';
+import { planIdMap, type IdMapKind } from './idmap.js';
+import { CHANNEL_FD, type OutcomeMessage, type SerializedError, type TaskMessage, type TaskSpec } from './protocol.js';
+import { findTool } from './tools.js';
+
+export type { TaskContext, TaskSpec } from './protocol.js';
+
+const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
+const STDERR_TAIL = 4096;
+
+export interface NamespaceOptions {
+  /** 'inherit' passes eib's stdin (and its TTY) to the task; default 'ignore'. */
+  stdin?: 'inherit' | 'ignore';
+  /** Where the task's stdout goes: eib's stderr (default, keeps stdout clean) or eib's stdout. */
+  stdout?: 'stderr' | 'inherit';
+  /** Aborting kills the namespace and everything in it; the promise rejects. */
+  signal?: AbortSignal;
+  /** Receives the task's output instead of the terminal. */
+  onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** Receives warnings about the sandbox (default: printed to stderr). */
+  onWarning?: (message: string) => void;
+}
+
+let warnedSingleMap = false;
+
+/** The argv that enters a new namespace, for the given id mapping. */
+export function namespaceArgv(kind: IdMapKind): string[] {
+  const unshare = findTool('unshare');
+  if (unshare === undefined) throw new HostError('unshare was not found on PATH; install util-linux (Debian/Ubuntu: apt install util-linux)');
+  const userArgs = kind === 'host-root' ? [] : kind === 'subordinate' ? ['--user', '--map-auto', '--map-root-user'] : ['--user', '--map-root-user'];
+  const argv = [unshare, ...userArgs, '--mount', '--pid', '--fork', '--kill-child'];
+  // setpriv makes unshare die with eib; without it the entry still exits
+  // when fd 3 closes, so nothing outlives eib for long.
+  const setpriv = findTool('setpriv');
+  return setpriv === undefined ? argv : [setpriv, '--pdeathsig', 'KILL', ...argv];
+}
+
+/**
+ * Run `task.fn(task.payload, ctx)` from `task.module` inside a new user,
+ * mount and pid namespace, and resolve with its JSON result. An error thrown
+ * by the task is rethrown here as an EibError with the same name, code and
+ * exit code.
+ */
+export function runInNamespace<T>(task: TaskSpec, options: NamespaceOptions = {}): Promise<T> {
+  if (!task.module.startsWith('file://')) throw new TypeError(`runInNamespace: module must be a file URL, got ${task.module}`);
+  const plan = planIdMap();
+  if (plan.kind === 'single' && !warnedSingleMap) {
+    warnedSingleMap = true;
+    (options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(plan.reason ?? 'no subordinate id ranges');
+  }
+  const argv = [...namespaceArgv(plan.kind), process.execPath, ENTRY];
+  const message: TaskMessage = { ...task, idMap: plan.kind };
+
+  const interactive = options.stdin === 'inherit';
+  const direct = interactive && options.onOutput === undefined;
+  const stdoutFd = options.stdout === 'inherit' ? 1 : 2;
+  const stdio: StdioOptions = direct ? ['inherit', stdoutFd, 2, 'pipe'] : [interactive ? 'inherit' : 'ignore', 'pipe', 'pipe', 'pipe'];
+
+  return new Promise<T>((resolvePromise, reject) => {
+    if (options.signal?.aborted) {
+      reject(abortError(options.signal));
+      return;
+    }
+    const child = spawn(argv[0]!, argv.slice(1), { stdio, env: process.env });
+    const channel = child.stdio[CHANNEL_FD] as (Readable & Writable) | null;
+    if (channel === null) throw new Error('runInNamespace: no channel');
+    let stderrTail = '';
+    let received = '';
+    let aborted: Error | undefined;
+
+    const forward = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      if (stream === 'stderr') stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
+      if (options.onOutput) options.onOutput(chunk, stream);
+      else (stream === 'stdout' && options.stdout === 'inherit' ? process.stdout : process.stderr).write(chunk);
+    };
+    child.stdout?.on('data', forward('stdout'));
+    child.stderr?.on('data', forward('stderr'));
+    channel.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    channel.on('error', () => undefined); // the child's death is reported by 'close'
+    channel.write(`${JSON.stringify(message)}\n`);
+
+    const onAbort = (): void => {
+      aborted = abortError(options.signal!);
+      // unshare blocks SIGTERM/SIGINT while it waits; SIGKILL takes the
+      // namespace down through --kill-child.
+      child.kill('SIGKILL');
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (e) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      reject(new SandboxError('ENAMESPACE', `could not start ${argv[0]}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      channel.destroy();
+      if (aborted) return reject(aborted);
+      const line = received.split('\n')[0] ?? '';
+      let outcome: OutcomeMessage | undefined;
+      try {
+        outcome = line === '' ? undefined : (JSON.parse(line) as OutcomeMessage);
+      } catch {
+        outcome = undefined;
+      }
+      if (outcome === undefined) {
+        const how = signal === null ? `exited with code ${code ?? '?'}` : `was killed by ${signal}`;
+        const detail = stderrTail.trim().split('\n').slice(-5).join('\n');
+        return reject(
+          new SandboxError(
+            'ENAMESPACE',
+            `the sandbox process ${how} before reporting a result${detail ? `:\n${detail}` : ''}\n` +
+              'Run `eib doctor` to check user namespaces, subordinate ids and util-linux.',
+          ),
+        );
+      }
+      if (outcome.ok) return resolvePromise(outcome.value as T);
+      return reject(deserializeError(outcome.error));
+    });
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new EibError('EABORT', 'the sandboxed task was aborted');
+}
+
+/** Rebuild a task's error outside: same name, code, message and exit code. */
+export function deserializeError(s: SerializedError): EibError {
+  const exitCode: ExitCode = s.exitCode === 2 ? 2 : 1;
+  const e = new EibError(s.code ?? 'EFAIL', s.message, { exitCode });
+  e.name = s.name;
+  if (s.stack !== undefined) e.stack = `${s.stack}\n    at (inside the sandbox namespace)`;
+  return e;
+}

@@ -1,0 +1,24 @@
+/**
+ * Runs one task of tasks.ts in the sandbox, as whichever user starts it
+ * (the tests start it as the unprivileged test user):
+ *   node dist/test/sandbox/driver.js FN 'PAYLOAD-JSON'
+ * Prints {"value": …} or {"error": {name, code, message, exitCode}} on
+ * stdout and exits with 0 or the error's exit code.
+ */
+import { runInNamespace } from '../../src/sandbox/namespace.js';
+import { EibError } from '../../src/errors.js';
+
+const [fn, payload] = process.argv.slice(2);
+if (fn === undefined) {
+  process.stderr.write('usage: driver.js FN [PAYLOAD-JSON]\n');
+  process.exit(2);
+}
+const tasks = new URL('./tasks.js', import.meta.url).href;
+try {
+  const value = await runInNamespace({ module: tasks, fn, payload: JSON.parse(payload ?? 'null') as unknown });
+  process.stdout.write(`${JSON.stringify({ value })}\n`);
+} catch (e) {
+  const err = e as EibError;
+  process.stdout.write(`${JSON.stringify({ error: { name: err.name, code: err.code, message: err.message, exitCode: err.exitCode, isEibError: e instanceof EibError } })}\n`);
+  process.exit(err.exitCode ?? 1);
+}

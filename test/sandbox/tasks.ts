@@ -1,0 +1,76 @@
+/**
+ * Task functions the sandbox tests run inside the namespace through
+ * runInNamespace (see driver.ts). Each does what a build stage would.
+ */
+import { spawnSync } from 'node:child_process';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
+import type { AlpineArch } from '../../src/config/types.js';
+import { EibError } from '../../src/errors.js';
+import { runInChroot } from '../../src/sandbox/chroot.js';
+import { ensureEmulation, type EmulationMethod } from '../../src/sandbox/emulation.js';
+import { mountStageRoot } from '../../src/sandbox/mounts.js';
+import type { TaskContext } from '../../src/sandbox/protocol.js';
+
+/** Extract a rootfs tarball inside the namespace, so its owners map to namespace ids. */
+export async function extract(payload: { tarball: string; dir: string }): Promise<{ entries: number }> {
+  await mkdir(payload.dir, { recursive: true });
+  const r = spawnSync('tar', ['-xzf', payload.tarball, '-C', payload.dir, '--numeric-owner'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new EibError('ETAR', `tar failed: ${r.stderr}`);
+  return { entries: (await readdir(payload.dir)).length };
+}
+
+export interface StagePayload {
+  lowers: string[];
+  upper: string;
+  work: string;
+  merged: string;
+  arch: AlpineArch;
+  network: boolean;
+  /** Commands run one after another in the stage root; none: the stage does nothing. */
+  commands: string[][];
+  /** Paths (inside the root) to lstat after the commands, before release. */
+  stat?: string[];
+}
+
+export interface StageOutcome {
+  method?: EmulationMethod;
+  idMap: string;
+  results: { code: number; stdout: string; stderr: string }[];
+  stats: { path: string; uid: number; gid: number; mode: number }[];
+}
+
+/** Mount a stage root, run commands in it, release it. */
+export async function stage(payload: StagePayload, ctx: TaskContext): Promise<StageOutcome> {
+  const root = await mountStageRoot(payload);
+  try {
+    const method = payload.commands.length > 0 ? (await ensureEmulation(payload.arch)).method : undefined;
+    const results = [];
+    for (const argv of payload.commands) {
+      const r = await runInChroot(root.root, argv, { stdio: 'pipe' });
+      results.push({ code: r.code, stdout: r.stdout ?? '', stderr: r.stderr ?? '' });
+    }
+    const stats = [];
+    for (const path of payload.stat ?? []) {
+      const st = await lstat(`${root.root}${path}`);
+      stats.push({ path, uid: st.uid, gid: st.gid, mode: st.mode });
+    }
+    return { ...(method === undefined ? {} : { method }), idMap: ctx.idMap, results, stats };
+  } finally {
+    await root.release();
+  }
+}
+
+/** lstat paths inside the namespace (owners as the namespace sees them). */
+export async function statPaths(payload: { paths: string[] }): Promise<{ path: string; uid: number; gid: number }[]> {
+  const out = [];
+  for (const path of payload.paths) {
+    const st = await lstat(path);
+    out.push({ path, uid: st.uid, gid: st.gid });
+  }
+  return out;
+}
+
+/** Fails the way a stage step fails. */
+export async function fail(payload: { code: string; exitCode: 1 | 2 }): Promise<never> {
+  throw new EibError(payload.code, `task failed on purpose with ${payload.code}`, { exitCode: payload.exitCode });
+}
