@@ -7,7 +7,7 @@
  * concurrent writers and readers.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
@@ -67,10 +67,11 @@ export class BlobStore {
         ? undefined
         : { limit: expected.size, error: () => new IntegrityError('EBADSIZE', sizeMessage(expected, `more than ${expected.size}`)) },
     );
-    const file = await open(tmp, 'wx', 0o644);
     try {
+      await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      // fsync through a second descriptor: the data, not the descriptor, is what gets synced.
+      const file = await open(tmp, 'r');
       try {
-        await pipeline(source, counter, file.createWriteStream({ autoClose: false }));
         await file.sync();
       } finally {
         await file.close();

@@ -1,0 +1,203 @@
+/**
+ * A directory (a plain tree, or an overlayfs upperdir) → one gzip OCI layer
+ * in the blob store, in a single pass: the tar stream is hashed (diff_id),
+ * compressed, and hashed again (digest) as it is written, so memory does not
+ * grow with the layer. Entries are sorted by name bytes, owners are numeric
+ * only and mtimes clamped to the epoch, so the same tree gives the same blob.
+ */
+import type { BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { pipeline, Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { MediaType, type Descriptor, type Digest } from '../oci/types.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { HashCounter } from '../store/hash-stream.js';
+import { LayerError } from './errors.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeader } from './tar-header.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteout.js';
+import { readTreeXattrs, type TreeXattrs } from './xattrs.js';
+
+export interface WriteLayerOptions {
+  dir: string;
+  /** 'upperdir': overlayfs whiteouts (char 0/0) and opaque directories become OCI whiteout files. */
+  kind: 'tree' | 'upperdir';
+  /** The overlay's lower directories, to decide where an opaque marker matters. */
+  lowers?: readonly string[];
+  /** SOURCE_DATE_EPOCH: mtimes later than this are clamped to it. */
+  epoch?: number;
+  /** gzip level, 6 by default. */
+  gzipLevel?: number;
+}
+
+export interface WrittenLayer {
+  /** The gzip layer blob, now in the store. */
+  descriptor: Descriptor;
+  /** sha256 of the uncompressed tar (config rootfs.diff_ids). */
+  diffId: Digest;
+  /** Tar entries written, whiteouts included; 0 means the tree was empty. */
+  entries: number;
+  uncompressedSize: number;
+}
+
+export async function writeLayer(store: BlobStore, options: WriteLayerOptions): Promise<WrittenLayer> {
+  let xattrs: TreeXattrs;
+  try {
+    xattrs = await readTreeXattrs(options.dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LayerError('ELAYERREAD', `layer source ${options.dir} does not exist`, { cause: e });
+    throw e;
+  }
+  const walker = new TreeWalker(options, xattrs);
+  const diff = new HashCounter();
+  const compressed = pipeline(Readable.from(walker.tar()), diff, createGzip({ level: options.gzipLevel ?? 6 }), () => undefined);
+  const blob = await store.put(compressed);
+  return {
+    descriptor: { mediaType: MediaType.LayerGzip, digest: blob.digest, size: blob.size },
+    diffId: diff.digest,
+    entries: walker.entries,
+    uncompressedSize: diff.size,
+  };
+}
+
+const READ_CHUNK = 256 * 1024;
+
+class TreeWalker {
+  entries = 0;
+  /** "dev:ino" of multiply-linked files → the path they were first written under. */
+  private readonly links = new Map<string, string>();
+  private readonly root: Buffer;
+
+  constructor(
+    private readonly options: WriteLayerOptions,
+    private readonly xattrs: TreeXattrs,
+  ) {
+    this.root = Buffer.from(options.dir, 'utf8');
+  }
+
+  async *tar(): AsyncGenerator<Buffer> {
+    const st = await lstat(this.root, { bigint: true });
+    if (!st.isDirectory()) throw new LayerError('ELAYERREAD', `layer source ${this.options.dir} is not a directory`);
+    yield* this.directory('', st);
+    yield END_OF_ARCHIVE;
+  }
+
+  private abs(rel: string): Buffer {
+    return rel === '' ? this.root : Buffer.concat([this.root, Buffer.from('/'), Buffer.from(rel, 'latin1')]);
+  }
+
+  private mtime(st: BigIntStats): number {
+    const seconds = Number(st.mtimeNs / 1_000_000_000n);
+    return this.options.epoch === undefined ? seconds : Math.min(seconds, this.options.epoch);
+  }
+
+  private header(rel: string, st: BigIntStats, type: TarHeader['type']): TarHeader {
+    return {
+      path: rel,
+      type,
+      mode: Number(st.mode) & 0o7777,
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      size: 0,
+      mtime: this.mtime(st),
+      linkname: '',
+      devmajor: 0,
+      devminor: 0,
+      xattrs: this.xattrs.attrs.get(rel) ?? new Map(),
+    };
+  }
+
+  private emit(h: TarHeader): Buffer {
+    this.entries++;
+    return encodeHeader(h);
+  }
+
+  /** An empty regular file standing for overlayfs metadata (whiteout, opaque marker). */
+  private marker(path: string, st: BigIntStats): Buffer {
+    return this.emit({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: this.mtime(st), linkname: '', devmajor: 0, devminor: 0, xattrs: new Map() });
+  }
+
+  private async *directory(rel: string, st: BigIntStats): AsyncGenerator<Buffer> {
+    const upper = this.options.kind === 'upperdir';
+    if (upper && this.xattrs.opaque.has(rel) && (await this.inSomeLower(rel))) {
+      yield this.marker(join(rel, OPAQUE_MARKER), st);
+    }
+    const names = (await readdir(this.abs(rel), { encoding: 'buffer' })).sort(Buffer.compare);
+    for (const nameBytes of names) {
+      const name = nameBytes.toString('latin1');
+      const child = join(rel, name);
+      const cst = await lstat(this.abs(child), { bigint: true });
+      if (upper && cst.isCharacterDevice() && cst.rdev === 0n) {
+        // overlayfs whiteout; these may share one inode, so never treat them as hardlinks.
+        yield this.marker(join(rel, WHITEOUT_PREFIX + name), cst);
+      } else if (cst.isDirectory()) {
+        yield this.emit(this.header(child, cst, 'dir'));
+        yield* this.directory(child, cst);
+      } else if (cst.isSymbolicLink()) {
+        const h = this.header(child, cst, 'symlink');
+        h.linkname = (await readlink(this.abs(child), { encoding: 'buffer' })).toString('latin1');
+        yield this.emit(h);
+      } else if (cst.isFile()) {
+        yield* this.file(child, cst);
+      } else if (cst.isCharacterDevice() || cst.isBlockDevice()) {
+        const h = this.header(child, cst, cst.isCharacterDevice() ? 'char' : 'block');
+        h.devmajor = Number(((cst.rdev >> 8n) & 0xfffn) | ((cst.rdev >> 32n) & ~0xfffn));
+        h.devminor = Number((cst.rdev & 0xffn) | ((cst.rdev >> 12n) & ~0xffn));
+        yield this.emit(h);
+      } else if (cst.isFIFO()) {
+        yield this.emit(this.header(child, cst, 'fifo'));
+      }
+      // Sockets cannot be represented in a layer and are left out, as tar does.
+    }
+  }
+
+  private async *file(rel: string, st: BigIntStats): AsyncGenerator<Buffer> {
+    if (st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = this.links.get(key);
+      if (first !== undefined) {
+        const h = this.header(rel, st, 'link');
+        h.linkname = first;
+        yield this.emit(h);
+        return;
+      }
+      this.links.set(key, rel);
+    }
+    const h = this.header(rel, st, 'file');
+    h.size = Number(st.size);
+    yield this.emit(h);
+    if (h.size === 0) return;
+    const fh = await open(this.abs(rel), 'r');
+    try {
+      let left = h.size;
+      while (left > 0) {
+        const buf = Buffer.allocUnsafe(Math.min(left, READ_CHUNK));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        left -= bytesRead;
+        yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+      }
+      if (left !== 0) {
+        throw new LayerError('ELAYERREAD', `${this.options.dir}/${Buffer.from(rel, 'latin1').toString()} shrank while it was being written to the layer; nothing may modify the tree meanwhile`);
+      }
+    } finally {
+      await fh.close();
+    }
+    yield paddingFor(h.size);
+  }
+
+  private async inSomeLower(rel: string): Promise<boolean> {
+    for (const lower of this.options.lowers ?? []) {
+      const p = rel === '' ? Buffer.from(lower) : Buffer.concat([Buffer.from(lower), Buffer.from('/'), Buffer.from(rel, 'latin1')]);
+      try {
+        if ((await lstat(p)).isDirectory()) return true;
+      } catch {
+        // absent from this lower
+      }
+    }
+    return false;
+  }
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
