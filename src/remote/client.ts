@@ -162,8 +162,9 @@ export class RegistryClient {
         this.remember(repository, blob.digest);
         return 'uploaded';
       } catch (e) {
-        // A dropped upload session starts over (after a HEAD: it may have landed).
-        const restartable = isRetryableNetworkError(e) || (e instanceof RegistryError && e.code === 'ENETWORK');
+        // A dropped or cancelled upload session starts over (after a HEAD: it may have landed).
+        const sessionLost = e instanceof RegistryError && e.registryCodes.some((c) => c === 'BLOB_UPLOAD_INVALID' || c === 'BLOB_UPLOAD_UNKNOWN');
+        const restartable = sessionLost || isRetryableNetworkError(e) || (e instanceof RegistryError && e.code === 'ENETWORK');
         if (!restartable || attempt >= maxRestarts) throw e;
         await sleep(this.transport.backoff(attempt));
       }

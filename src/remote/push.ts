@@ -3,7 +3,7 @@
  * index, each platform manifest first, then the index) and pull one into an
  * OCI layout (each blob verified into a temp file, then renamed to its digest).
  */
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { IntegrityError, UsageError } from '../errors.js';
 import { MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import { OciLayout } from '../store/layout.js';
@@ -180,11 +180,15 @@ async function pullTree(client: RegistryClient, repository: string, layout: OciL
       }
       const stream = await client.fetchBlob(repository, d.digest, d.size);
       let received = 0;
-      stream.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        options.onProgress?.({ digest: d.digest, bytes: received, total: d.size, state: 'downloading' });
+      const counted = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          options.onProgress?.({ digest: d.digest, bytes: received, total: d.size, state: 'downloading' });
+          callback(null, chunk);
+        },
       });
-      await layout.blobs.put(stream, { digest: d.digest, size: d.size });
+      stream.on('error', (e) => counted.destroy(e));
+      await layout.blobs.put(stream.pipe(counted), { digest: d.digest, size: d.size });
       options.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size, state: 'downloaded' });
     });
   }
