@@ -28,7 +28,7 @@ export class YamlSource {
   private readonly doc: Document.Parsed;
 
   constructor(text: string) {
-    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true, merge: true });
   }
 
   /** True when the document holds nothing but comments or whitespace. */

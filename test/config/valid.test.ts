@@ -188,3 +188,29 @@ test('eib config --json prints the normalized configuration on stdout', async ()
   assert.equal(yaml.code, 0, yaml.stderr);
   assert.deepEqual(parse(yaml.stdout), printed, 'the YAML output says the same as the JSON');
 });
+
+test('top-level x- keys hold anchors that stages merge in with <<', async () => {
+  const dir = writeTree({
+    'eib.yaml': `name: anchors
+arch: x86_64
+alpine: { repositories: [https://example.com/alpine], allow-untrusted: true }
+x-online: &online
+  network: true
+  env: { HTTP_PROXY: "http://proxy:3128" }
+stages:
+  - <<: *online
+    name: fetch
+    run: wget -q https://example.com/firmware.bin
+  - name: base
+    packages: [busybox]
+`,
+  });
+  const config = await loadConfig({ cwd: dir, env: { HOME: dir } });
+  assert.deepEqual(
+    config.stages.map((s) => [s.name, s.network, s.env]),
+    [
+      ['fetch', true, { HTTP_PROXY: 'http://proxy:3128' }],
+      ['base', false, {}],
+    ],
+  );
+});
