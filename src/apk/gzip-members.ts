@@ -1,182 +1,171 @@
 /**
- * Splits a stream of concatenated gzip members (an apk v2 package is three:
- * signature, control, data) as it flows, handing each member's inflated
- * bytes to a consumer and each member's raw compressed bytes to a hasher.
- * apk's checksums are over the raw member bytes (header through trailer),
- * so the split must be exact: the gzip header is parsed here and the
- * deflate body is fed to an InflateRaw whose `bytesWritten` tells where the
- * body ended inside the last chunk.
+ * Splits a stream of concatenated gzip members (how apk v2 lays out signed
+ * .apk and APKINDEX.tar.gz files) while it flows: for each member, its raw
+ * compressed bytes go to `raw` (to be hashed: apk signs and hashes members,
+ * not their content) and its decompressed bytes to `data`.
+ *
+ * Node's Gunzip joins members silently, so each member's header is parsed
+ * here and its deflate body fed to its own InflateRaw; the inflater stops
+ * consuming input at the end of the deflate stream, which is where the
+ * 8-byte trailer and then the next member begin.
  */
-import { PassThrough, type Readable } from 'node:stream';
-import zlib from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { EibError } from '../errors.js';
 
-export type GzipErrorCode = 'ETRUNCATED' | 'EBADGZIP' | 'ETOOLARGE';
-
-export class GzipMemberError extends EibError<GzipErrorCode> {}
-
-export interface GzipMemberHooks {
-  /** Receives the inflated bytes of member `index`; must consume the stream to its end. */
-  onMember(index: number, inflated: Readable): Promise<void>;
-  /** Receives the raw compressed bytes of member `index`, in order (header and trailer included). */
-  onRaw(index: number, chunk: Buffer): void;
-  /** Most inflated bytes member `index` may produce (decompression-bomb bound). */
-  maxInflated(index: number): number;
-  /** Most members the stream may hold. */
-  maxMembers: number;
+export class GzipError extends EibError<'EGZIP'> {
+  constructor(message: string) {
+    super('EGZIP', message);
+  }
 }
 
-export interface GzipMemberInfo {
-  compressedSize: number;
-  inflatedSize: number;
+export interface GzipMemberSink {
+  /** Raw bytes of member `index` (header, body and trailer), in order. */
+  raw?(index: number, chunk: Buffer): void;
+  /** Decompressed bytes of member `index`, in order; awaited before more input is read. */
+  data(index: number, chunk: Buffer): void | Promise<void>;
+  /** Member `index` ended and its trailer (CRC-32, size) checked. */
+  end?(index: number): void | Promise<void>;
 }
 
 const FHCRC = 2;
 const FEXTRA = 4;
 const FNAME = 8;
 const FCOMMENT = 16;
-const MAX_HEADER = 64 * 1024;
 
-/** Length of the gzip header at the start of `buf`, or undefined when more bytes are needed. */
-function gzipHeaderLength(buf: Buffer): number | undefined {
-  if (buf.length < 10) return undefined;
-  if (buf[0] !== 0x1f || buf[1] !== 0x8b || buf[2] !== 8) {
-    throw new GzipMemberError('EBADGZIP', 'not a gzip member (bad magic or method)');
-  }
-  const flags = buf[3] ?? 0;
-  let at = 10;
+/** Length of the gzip header at the start of `b`, or undefined when `b` does not hold all of it yet. */
+function headerLength(b: Buffer, what: string): number | undefined {
+  if (b.length < 10) return undefined;
+  if (b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8) throw new GzipError(`${what}: not a gzip stream (bad magic)`);
+  const flags = b[3]!;
+  let n = 10;
   if (flags & FEXTRA) {
-    if (buf.length < at + 2) return undefined;
-    at += 2 + buf.readUInt16LE(at);
+    if (b.length < n + 2) return undefined;
+    n += 2 + b.readUInt16LE(n);
   }
   for (const flag of [FNAME, FCOMMENT]) {
     if (flags & flag) {
-      const nul = buf.indexOf(0, at);
-      if (nul < 0) return undefined;
-      at = nul + 1;
+      const z = b.indexOf(0, n);
+      if (z < 0) return undefined;
+      n = z + 1;
     }
   }
-  if (flags & FHCRC) at += 2;
-  return buf.length >= at ? at : undefined;
+  if (flags & FHCRC) n += 2;
+  return b.length >= n ? n : undefined;
+}
+
+type Crc32 = (data: Buffer, value?: number) => number;
+const crc32: Crc32 | undefined = (zlib as unknown as { crc32?: Crc32 }).crc32;
+
+/** One member's deflate body, inflated as it is fed. */
+class MemberInflater {
+  private readonly inflate = zlib.createInflateRaw();
+  private delivery: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private readonly ended: Promise<void>;
+  size = 0;
+  crc = 0;
+
+  constructor(index: number, sink: GzipMemberSink) {
+    this.inflate.on('data', (chunk: Buffer) => {
+      this.size += chunk.length;
+      if (crc32) this.crc = crc32(chunk, this.crc);
+      this.delivery = this.delivery.then(() => sink.data(index, chunk));
+      this.delivery.catch(() => undefined);
+    });
+    this.ended = new Promise((resolve, reject) => {
+      this.inflate.on('end', resolve);
+      this.inflate.on('error', (e) => {
+        this.failure = e;
+        reject(e);
+      });
+    });
+    this.ended.catch(() => undefined);
+  }
+
+  /** Feed `chunk`; returns how many of its bytes belong to the deflate body (less once it ended). */
+  async feed(chunk: Buffer): Promise<number> {
+    const before = this.inflate.bytesWritten;
+    await new Promise<void>((resolve, reject) => {
+      this.inflate.write(chunk, (e) => (e ? reject(e) : resolve()));
+    });
+    if (this.failure) throw this.failure;
+    await this.delivery;
+    return this.inflate.bytesWritten - before;
+  }
+
+  async finish(): Promise<void> {
+    this.inflate.end();
+    await this.ended;
+    await this.delivery;
+  }
 }
 
 /**
- * Reads `source` to its end as consecutive gzip members. Resolves with the
- * sizes of each member once every consumer finished; rejects (and destroys
- * the pipeline) on truncation, corruption, or a member inflating past its bound.
+ * Read every member of `source`. Returns the number of members; throws
+ * GzipError (naming `what`) on a corrupt or truncated stream.
  */
-export async function splitGzipMembers(source: AsyncIterable<Buffer>, hooks: GzipMemberHooks): Promise<GzipMemberInfo[]> {
-  const iterator = source[Symbol.asyncIterator]();
+export async function splitGzipMembers(source: AsyncIterable<Uint8Array>, sink: GzipMemberSink, what: string): Promise<number> {
+  let index = 0;
   let pending: Buffer = Buffer.alloc(0);
-  let exhausted = false;
-  const members: GzipMemberInfo[] = [];
+  let state = 'header' as 'header' | 'body' | 'trailer';
+  // `state` changes inside step(); read it through a call so TypeScript does not narrow it.
+  const current = (): typeof state => state;
+  let inflater: MemberInflater | undefined;
 
-  async function more(): Promise<boolean> {
-    if (exhausted) return false;
-    const next = await iterator.next();
-    if (next.done) {
-      exhausted = true;
-      return false;
+  const step = async (): Promise<boolean> => {
+    if (state === 'header') {
+      if (pending.length === 0) return false;
+      const n = headerLength(pending, what);
+      if (n === undefined) return false;
+      sink.raw?.(index, pending.subarray(0, n));
+      pending = pending.subarray(n);
+      inflater = new MemberInflater(index, sink);
+      state = 'body';
+      return true;
     }
-    pending = pending.length === 0 ? next.value : Buffer.concat([pending, next.value]);
-    return true;
-  }
-
-  while (true) {
-    if (pending.length === 0 && !(await more())) break;
-    const index = members.length;
-    if (index >= hooks.maxMembers) throw new GzipMemberError('EBADGZIP', `more than ${hooks.maxMembers} gzip members`);
-
-    let headerLength: number | undefined;
-    while ((headerLength = gzipHeaderLength(pending)) === undefined) {
-      if (pending.length > MAX_HEADER) throw new GzipMemberError('EBADGZIP', `gzip member ${index} header is too long`);
-      if (!(await more())) throw new GzipMemberError('ETRUNCATED', `gzip member ${index} is truncated in its header`);
-    }
-    hooks.onRaw(index, pending.subarray(0, headerLength));
-    let compressedSize = headerLength;
-    pending = pending.subarray(headerLength);
-
-    const limit = hooks.maxInflated(index);
-    const inflater = zlib.createInflateRaw();
-    const counted = new PassThrough();
-    let inflatedSize = 0;
-    let crc = 0;
-    inflater.on('data', (chunk: Buffer) => {
-      inflatedSize += chunk.length;
-      crc = zlib.crc32(chunk, crc);
-      if (inflatedSize > limit) {
-        const error = new GzipMemberError('ETOOLARGE', `gzip member ${index} inflates past ${limit} bytes (decompression bomb?)`);
-        inflater.destroy(error);
-        counted.destroy(error);
-        return;
-      }
-      if (!counted.write(chunk)) inflater.pause();
-    });
-    counted.on('drain', () => inflater.resume());
-    inflater.on('end', () => counted.end());
-    let failure: unknown;
-    inflater.on('error', (e) => {
-      failure ??= e;
-      counted.destroy(e);
-    });
-    const consumer = hooks.onMember(index, counted).catch((e: unknown) => {
-      failure ??= e;
-      inflater.destroy();
-      throw e;
-    });
-    consumer.catch(() => undefined);
-
-    const writeToInflater = (chunk: Buffer): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const onClose = (): void => reject(failure ?? new GzipMemberError('EBADGZIP', `gzip member ${index} stopped`));
-        inflater.once('close', onClose);
-        inflater.write(chunk, (e) => {
-          inflater.off('close', onClose);
-          if (e) reject(failure ?? e);
-          else resolve();
-        });
-      });
-
-    let fed = 0;
-    let ended = false;
-    while (!ended) {
-      if (pending.length === 0 && !(await more())) {
-        // The source ended inside the deflate body: let zlib say so.
-        inflater.end();
-        await consumer.catch(() => undefined);
-        throw new GzipMemberError('ETRUNCATED', `gzip member ${index} is truncated`, { cause: failure });
-      }
+    if (state === 'body') {
+      if (pending.length === 0) return false;
       const chunk = pending;
-      await writeToInflater(chunk);
-      fed += chunk.length;
-      const unconsumed = fed - inflater.bytesWritten;
-      if (unconsumed > 0) {
-        ended = true;
-        const used = chunk.length - unconsumed;
-        hooks.onRaw(index, chunk.subarray(0, used));
-        compressedSize += used;
-        pending = chunk.subarray(used);
-      } else {
-        hooks.onRaw(index, chunk);
-        compressedSize += chunk.length;
-        pending = Buffer.alloc(0);
+      let used: number;
+      try {
+        used = await inflater!.feed(chunk);
+      } catch (e) {
+        throw new GzipError(`${what}: corrupt gzip data in member ${index + 1} (${(e as Error).message})`);
       }
+      if (used > 0) sink.raw?.(index, chunk.subarray(0, used));
+      pending = chunk.subarray(used);
+      if (used < chunk.length) {
+        await inflater!.finish();
+        state = 'trailer';
+      }
+      return true;
     }
-    inflater.end();
-    await consumer;
-    if (failure) throw failure;
-
-    while (pending.length < 8) {
-      if (!(await more())) throw new GzipMemberError('ETRUNCATED', `gzip member ${index} is truncated in its trailer`);
-    }
+    if (pending.length < 8) return false;
     const trailer = pending.subarray(0, 8);
-    if (trailer.readUInt32LE(0) !== crc >>> 0 || trailer.readUInt32LE(4) !== inflatedSize % 2 ** 32) {
-      throw new GzipMemberError('EBADGZIP', `gzip member ${index} fails its CRC or length check`);
-    }
-    hooks.onRaw(index, trailer);
-    compressedSize += 8;
+    const expectedCrc = trailer.readUInt32LE(0);
+    const expectedSize = trailer.readUInt32LE(4);
+    if (crc32 && expectedCrc !== inflater!.crc >>> 0) throw new GzipError(`${what}: CRC mismatch in gzip member ${index + 1}; the file is corrupt`);
+    if (expectedSize !== inflater!.size % 2 ** 32) throw new GzipError(`${what}: size mismatch in gzip member ${index + 1}; the file is corrupt`);
+    sink.raw?.(index, trailer);
     pending = pending.subarray(8);
-    members.push({ compressedSize, inflatedSize });
+    await sink.end?.(index);
+    index++;
+    state = 'header';
+    inflater = undefined;
+    return true;
+  };
+
+  for await (const input of source) {
+    const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    pending = pending.length === 0 ? buf : Buffer.concat([pending, buf]);
+    while (await step());
   }
-  return members;
+  // The input is over: a body fed to its very end has finished exactly there.
+  if (current() === 'body' && inflater) {
+    throw new GzipError(`${what}: truncated gzip stream (member ${index + 1} has no end)`);
+  }
+  while (await step());
+  if (current() !== 'header' || pending.length > 0) throw new GzipError(`${what}: truncated gzip stream (member ${index + 1} is incomplete)`);
+  if (index === 0) throw new GzipError(`${what}: empty file, expected gzip data`);
+  return index;
 }

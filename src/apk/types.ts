@@ -57,4 +57,6 @@ export interface Dependency {
   /** Absent for "any version". */
   op?: '=' | '<' | '<=' | '>' | '>=' | '~' | '><';
   version?: string;
+  /** "name@tag": only packages from repositories with this tag (world entries only). */
+  tag?: string;
 }
