@@ -10,12 +10,14 @@
  */
 import { createHash, createVerify, type KeyObject, type Verify } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import tar from 'tar-stream';
 
 type TarHeader = Omit<tar.Header, 'pax' | 'type'> & { type: tar.Header['type'] | 'pax-header' | 'pax-global-header'; pax?: Record<string, string> | null };
-import { GzipMemberError, splitGzipMembers } from './gzip-members.js';
+import { GzipError, splitGzipMembers } from './gzip-members.js';
+import { EibError } from '../errors.js';
 import { ApkPackageError } from './package-error.js';
 import type { PackageInfo } from './types.js';
 
@@ -143,9 +145,12 @@ async function eachTarEntry(
   handle: (header: TarHeader, content: Readable) => Promise<void>,
 ): Promise<void> {
   const extract = tar.extract();
+  // 'finish' can come before the last entry's handler settles: wait for it too.
+  let current: Promise<void> = Promise.resolve();
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, content, next) => {
-      handle(header as TarHeader, Readable.from(content)).then(
+      current = handle(header as TarHeader, Readable.from(content));
+      current.then(
         () => next(),
         (e: unknown) => {
           content.resume();
@@ -153,9 +158,9 @@ async function eachTarEntry(
         },
       );
     });
-    extract.on('finish', resolve);
+    extract.on('finish', () => current.then(resolve, reject));
     extract.on('error', reject);
-    extract.on('close', () => reject(new Error('tar stream closed early')));
+    extract.on('close', () => current.then(() => reject(new Error('tar stream closed early')), reject));
   });
   inflated.on('error', (e) => extract.destroy(e));
   inflated.pipe(extract);
@@ -247,40 +252,79 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
     });
   };
 
+  // The splitter hands over each member's inflated bytes; each member's tar
+  // parser reads them from its own stream, with backpressure.
+  const memberLimit = (index: number): number =>
+    index === 0 ? SIGNATURE_LIMIT : index === 1 ? CONTROL_LIMIT : options.expected.installedSize * 2 + DATA_SLACK;
+  const handlers = [onSignature, onControl, async (inflated: Readable) => {
+    await checkControl();
+    return onData(inflated);
+  }];
+  const streams: PassThrough[] = [];
+  const consumers: Promise<void>[] = [];
+  const inflatedSizes = [0, 0, 0];
+  let firstError: unknown;
+  const memberStream = (index: number): { stream: PassThrough; consumer: Promise<void> } => {
+    const handler = handlers[index];
+    if (!handler) throw (firstError ??= fail('EBADAPK', 'more than three gzip members; not an apk v2 package'));
+    let stream = streams[index];
+    if (!stream) {
+      stream = new PassThrough();
+      streams[index] = stream;
+      const consumer = handler(stream);
+      consumer.catch((e: unknown) => {
+        firstError ??= e;
+      });
+      consumers[index] = consumer;
+    }
+    return { stream, consumer: consumers[index] as Promise<void> };
+  };
+
   const source = file.createReadStream({ start: 0, autoClose: false, highWaterMark: 64 * 1024 });
   try {
-    await splitGzipMembers(source as AsyncIterable<Buffer>, {
-      maxMembers: 3,
-      maxInflated: (index) =>
-        index === 0 ? SIGNATURE_LIMIT : index === 1 ? CONTROL_LIMIT : options.expected.installedSize * 2 + DATA_SLACK,
-      onRaw: (index, chunk) => {
-        if (index === 1) {
-          controlHash.update(chunk);
-          for (const s of signatures) s.verify.update(chunk);
-        } else if (index === 2) {
-          dataHash.update(chunk);
-          dataSize += chunk.length;
-        }
+    await splitGzipMembers(
+      source,
+      {
+        raw: (index, chunk) => {
+          if (index === 1) {
+            controlHash.update(chunk);
+            for (const s of signatures) s.verify.update(chunk);
+          } else if (index === 2) {
+            dataHash.update(chunk);
+            dataSize += chunk.length;
+          }
+        },
+        data: async (index, chunk) => {
+          const { stream, consumer } = memberStream(index);
+          inflatedSizes[index] = (inflatedSizes[index] ?? 0) + chunk.length;
+          if ((inflatedSizes[index] ?? 0) > memberLimit(index)) {
+            throw (firstError ??= fail('ETOOLARGE', `gzip member ${index + 1} inflates past ${memberLimit(index)} bytes, far more than the index's installed size; refusing a decompression bomb`));
+          }
+          if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), consumer]);
+        },
+        end: async (index) => {
+          const { stream, consumer } = memberStream(index);
+          stream.end();
+          await consumer;
+        },
       },
-      onMember: async (index, inflated) => {
-        if (index === 0) return onSignature(inflated);
-        if (index === 1) return onControl(inflated);
-        // The control member is complete (trailer included) once the data member starts.
-        await checkControl();
-        return onData(inflated);
-      },
-    });
+      label,
+    );
   } catch (e) {
     source.destroy();
-    if (e instanceof ApkPackageError) throw e;
-    if (e instanceof GzipMemberError) {
-      const code = e.code === 'ETOOLARGE' ? 'ETOOLARGE' : e.code === 'ETRUNCATED' ? 'ETRUNCATED' : 'EBADAPK';
-      throw fail(code, e.message, e);
+    for (const stream of streams) stream.destroy();
+    const error = firstError ?? e;
+    if (error instanceof EibError) {
+      if (!(error instanceof GzipError)) throw error;
     }
-    if (isApkError(e)) throw e;
-    if (e instanceof Error && (e as { code?: unknown }).code === 'Z_BUF_ERROR') throw fail('ETRUNCATED', 'the file ends early', e);
-    throw fail('EBADAPK', `not a valid apk v2 package: ${e instanceof Error ? e.message : String(e)}`, e);
+    // I/O failures of the caller's writer are not the package's fault: keep them as they are.
+    if ((error as NodeJS.ErrnoException | undefined)?.syscall !== undefined) throw error;
+    if (error instanceof GzipError) {
+      throw fail(/truncated|empty/.test(error.message) ? 'ETRUNCATED' : 'EBADAPK', error.message, error);
+    }
+    throw fail('EBADAPK', `not a valid apk v2 package: ${error instanceof Error ? error.message : String(error)}`, error);
   }
+  source.destroy();
 
   if (!sawData || !control) throw fail('ETRUNCATED', 'the file ends before its data member');
   const datahash = dataHash.digest('hex');
@@ -322,10 +366,6 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
     }
     await options.onControl?.(control);
   }
-}
-
-function isApkError(e: unknown): e is ApkPackageError {
-  return e instanceof ApkPackageError;
 }
 
 function dataEntry(

@@ -1,0 +1,325 @@
+/**
+ * Installs resolved packages into a root, the way `apk add` commits a
+ * transaction: per package in order .pre-install, extraction,
+ * .post-install; then the triggers of every installed package whose globs
+ * match a directory the transaction changed; then the database.
+ *
+ * Each package is read twice from its (local, cached) .apk through one open
+ * file handle. Pass 1 verifies everything — signature, C: checksum,
+ * datahash, every file's SHA-1, every path against the root and file
+ * ownership — and writes nothing, so a hostile or corrupt package leaves no
+ * trace. Pass 2 extracts; each file still goes through a temporary name and
+ * is renamed into place only after its content matched its checksum again.
+ * Two passes cost a second inflate, but keep the rollback story trivial
+ * (there is nothing to roll back after a refusal) where temp-naming a
+ * whole package would need directories, links and replaced files undone.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { EibError } from '../errors.js';
+import {
+  DEFAULT_DIR_ACL,
+  indexLines,
+  readDatabase,
+  writeDatabase,
+  type Acl,
+  type InstalledDir,
+  type InstalledFile,
+  type InstalledPackage,
+} from './database.js';
+import { applyXattrs, ExtractionJournal, ExtractionPlan, writeEntry } from './extract.js';
+import { ApkPackageError, FileConflictError } from './package-error.js';
+import { packageLabel, readApk, type ApkControl, type ApkDataEntry, type ScriptName } from './package-file.js';
+import { runScript, type ScriptRunner } from './scripts.js';
+import { matchTriggers } from './triggers.js';
+import type { PackageInfo } from './types.js';
+
+export type InstallProgressEvent =
+  | { type: 'fetch'; package: string }
+  | { type: 'install'; package: string; index: number; total: number }
+  | { type: 'script'; package: string; script: ScriptName }
+  | { type: 'trigger'; package: string; directories: string[] }
+  | { type: 'skip'; package: string; reason: string }
+  | { type: 'database' };
+
+export interface InstallOptions {
+  /** The root directory (inside the namespace, where uid 0 is mapped). */
+  root: string;
+  /** Packages in install order (the solver's order). */
+  packages: PackageInfo[];
+  /** Returns the path of the package's .apk on local disk (downloading it when needed). */
+  openPackage: (pkg: PackageInfo) => Promise<string>;
+  /** Trusted keys by file name ("alpine-devel@…rsa.pub"); copied to etc/apk/keys. */
+  keys: Map<string, KeyObject>;
+  /** Names added to etc/apk/world (merged with what the root already has). */
+  world: string[];
+  repositories: string[];
+  arch: string;
+  runScript: ScriptRunner;
+  /** A failing script or trigger fails the install (ESCRIPT) instead of warning. */
+  scriptsFatal?: boolean;
+  /** Accept packages signed by no trusted key (still hash-checked against the index). */
+  allowUntrusted?: boolean;
+  /** mtime of the database files, for reproducible layers. */
+  epoch?: number;
+  onProgress?: (event: InstallProgressEvent) => void;
+  /** How many .apk files to fetch ahead of the one being installed. */
+  prefetch?: number;
+}
+
+export interface InstallResult {
+  /** The packages this call installed (already-installed ones are skipped). */
+  installed: PackageInfo[];
+  warnings: string[];
+}
+
+type Replaces = 'yes' | 'no' | 'conflict';
+
+/** apk's rule (apk_pkg_replaces_file) for a file `owner` has and `pkg` ships too. */
+export function replacesFile(owner: InstalledPackage, pkg: InstalledPackage): Replaces {
+  if (owner.name === pkg.name) return 'yes';
+  if (owner.origin !== undefined && owner.origin === pkg.origin) return 'yes';
+  const names = (list: readonly string[]): string[] => list.map((r) => /^[^<>=~!]+/.exec(r)?.[0] ?? r);
+  const ownerPriority = names(owner.replaces).includes(pkg.name) ? owner.replacesPriority : -1;
+  const newPriority = names(pkg.replaces).includes(owner.name) ? pkg.replacesPriority : -1;
+  if (ownerPriority > newPriority) return 'no';
+  if (newPriority >= 0) return 'yes';
+  return 'conflict';
+}
+
+function dirOf(path: string): { dir: string; base: string } {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? { dir: '', base: path } : { dir: path.slice(0, slash), base: path.slice(slash + 1) };
+}
+
+/** Which installed package owns each file path, rebuilt from the database. */
+class Ownership {
+  private readonly owners = new Map<string, InstalledPackage>();
+
+  constructor(packages: readonly InstalledPackage[]) {
+    for (const pkg of packages) this.add(pkg);
+  }
+
+  add(pkg: InstalledPackage): void {
+    for (const dir of pkg.dirs) for (const file of dir.files) this.owners.set(dir.name ? `${dir.name}/${file.name}` : file.name, pkg);
+  }
+
+  get(path: string): InstalledPackage | undefined {
+    return this.owners.get(path);
+  }
+
+  /** Moves `path` from its current owner's file list to `pkg`. */
+  take(path: string, pkg: InstalledPackage): void {
+    const previous = this.owners.get(path);
+    if (previous && previous !== pkg) {
+      const { dir, base } = dirOf(path);
+      const d = previous.dirs.find((x) => x.name === dir);
+      if (d) d.files = d.files.filter((f) => f.name !== base);
+    }
+    this.owners.set(path, pkg);
+  }
+}
+
+function sha1Checksum(sha1: Buffer): string {
+  return `Q1${sha1.toString('base64')}`;
+}
+
+async function* limitedPrefetch<T, R>(items: readonly T[], ahead: number, fn: (item: T) => Promise<R>): AsyncGenerator<[T, R]> {
+  const started: Promise<R>[] = [];
+  const start = (i: number): void => {
+    const item = items[i];
+    if (item !== undefined && started[i] === undefined) {
+      started[i] = fn(item);
+      started[i]?.catch(() => undefined);
+    }
+  };
+  for (let i = 0; i < items.length; i++) {
+    for (let j = i; j <= i + ahead; j++) start(j);
+    yield [items[i] as T, await (started[i] as Promise<R>)];
+  }
+}
+
+/** Builds the database record of a package from its control data and entries. */
+function newRecord(pkg: PackageInfo, checksum: string, control: ApkControl): InstalledPackage {
+  const priority = Number(control.pkginfo.get('replaces_priority')?.[0] ?? 0);
+  const replaces = pkg.replaces.length > 0 ? pkg.replaces : (control.pkginfo.get('replaces') ?? []).flatMap((r) => r.split(/\s+/)).filter(Boolean);
+  const record: InstalledPackage = {
+    name: pkg.name,
+    version: pkg.version,
+    checksum,
+    replaces,
+    replacesPriority: Number.isFinite(priority) ? priority : 0,
+    triggers: control.triggers,
+    indexLines: indexLines(pkg, checksum),
+    extraLines: [],
+    dirs: [],
+    scripts: new Map(control.scripts),
+  };
+  if (pkg.origin !== undefined) record.origin = pkg.origin;
+  return record;
+}
+
+/** Finds or appends the record's directory entry, in first-seen order as apk lists them. */
+function recordDir(record: InstalledPackage, index: Map<string, InstalledDir>, name: string, acl?: Acl): InstalledDir {
+  let dir = index.get(name);
+  if (!dir) {
+    dir = { name, acl: { ...DEFAULT_DIR_ACL }, files: [] };
+    index.set(name, dir);
+    record.dirs.push(dir);
+  }
+  if (acl) dir.acl = acl;
+  return dir;
+}
+
+export async function installPackages(options: InstallOptions): Promise<InstallResult> {
+  const { root } = options;
+  const warnings: string[] = [];
+  const installed: PackageInfo[] = [];
+  const db = await readDatabase(root);
+  const ownership = new Ownership(db.packages);
+  /** Rooted names of changed directories, in first-touched order. */
+  const touched = new Set<string>();
+  const progress = options.onProgress ?? (() => undefined);
+
+  const scriptFailed = (record: InstalledPackage, error: string, output: string): void => {
+    if (!record.extraLines.includes('f:s')) record.extraLines.push('f:s');
+    if (options.scriptsFatal) {
+      throw new ApkPackageError('ESCRIPT', packageLabel(record), `${error.slice(packageLabel(record).length + 1)}${output ? `\n${output.trimEnd()}` : ''}`);
+    }
+    warnings.push(`ERROR: ${error}`);
+  };
+
+  const run = async (record: InstalledPackage, script: ScriptName, args: string[]): Promise<void> => {
+    const body = record.scripts.get(script);
+    if (!body) return;
+    progress(script === 'trigger' ? { type: 'trigger', package: packageLabel(record), directories: args } : { type: 'script', package: packageLabel(record), script });
+    const outcome = await runScript({ root, pkg: record, script, body, args, runScript: options.runScript });
+    if (!outcome.ok) scriptFailed(record, outcome.error ?? `${packageLabel(record)}.${script}: failed`, outcome.output);
+  };
+
+  try {
+    let index = 0;
+    for await (const [pkg, path] of limitedPrefetch(options.packages, options.prefetch ?? 2, async (p) => {
+      progress({ type: 'fetch', package: packageLabel(p) });
+      return options.openPackage(p);
+    })) {
+      index++;
+      const label = packageLabel(pkg);
+      const existing = db.packages.find((p) => p.name === pkg.name);
+      if (existing) {
+        if (existing.version === pkg.version) {
+          progress({ type: 'skip', package: label, reason: 'already installed' });
+          continue;
+        }
+        throw new EibError('EUPGRADE', `${label}: ${existing.name}-${existing.version} is already installed by an earlier stage; eib does not upgrade packages across stages — pin one version`);
+      }
+      progress({ type: 'install', package: label, index, total: options.packages.length });
+      const file = await open(path, 'r');
+      try {
+        const record = await installOne(file, pkg);
+        db.packages.push(record);
+        ownership.add(record);
+        installed.push(pkg);
+        await run(record, 'post-install', [pkg.version]);
+      } finally {
+        await file.close();
+      }
+    }
+
+    for (const record of db.packages) {
+      if (record.triggers.length === 0 || !record.scripts.has('trigger')) continue;
+      const matched = matchTriggers(record.triggers, touched);
+      if (matched.length > 0) await run(record, 'trigger', matched);
+    }
+  } finally {
+    progress({ type: 'database' });
+    await writeDatabase({
+      root,
+      packages: db.packages,
+      world: [...db.world, ...options.world],
+      arch: options.arch,
+      repositories: options.repositories,
+      keys: options.keys,
+      ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
+    });
+  }
+  return { installed, warnings };
+
+  async function installOne(file: FileHandle, pkg: PackageInfo): Promise<InstalledPackage> {
+    const label = packageLabel(pkg);
+    const plan = new ExtractionPlan(root, label);
+    const entries: ApkDataEntry[] = [];
+    const skipped = new Set<string>();
+    let record: InstalledPackage | undefined;
+
+    // Pass 1: verify everything, write nothing.
+    const verifiedRead = await readApk(file, {
+      expected: pkg,
+      keys: options.keys,
+      ...(options.allowUntrusted === undefined ? {} : { allowUntrusted: options.allowUntrusted }),
+      onControl: (control) => {
+        record = newRecord(pkg, pkg.checksum || 'Q1', control);
+      },
+      onEntry: async (entry) => {
+        await plan.check(entry);
+        entries.push(entry);
+        if (entry.type === 'directory' || !record) return;
+        const owner = ownership.get(entry.path);
+        if (!owner) return;
+        const decision = replacesFile(owner, record);
+        if (decision === 'conflict') throw new FileConflictError(label, entry.path, [packageLabel(owner)]);
+        if (decision === 'no') skipped.add(entry.path);
+      },
+    });
+    if (!record) throw new ApkPackageError('EBADAPK', label, 'no control data');
+    if (!verifiedRead.control.signedBy) warnings.push(`${label}: UNTRUSTED signature; installed because untrusted packages are allowed`);
+    record.checksum = verifiedRead.checksum;
+    record.indexLines = indexLines(pkg, verifiedRead.checksum);
+
+    await run(record, 'pre-install', [pkg.version]);
+
+    // Pass 2: extract, each file through a temporary name.
+    const journal = new ExtractionJournal();
+    try {
+      await readApk(file, {
+        expected: { ...pkg, checksum: verifiedRead.checksum },
+        keys: options.keys,
+        allowUntrusted: true, // the signature verified in pass 1; the C: check still pins the bytes
+        onEntry: async (entry, content, verified) => {
+          if (skipped.has(entry.path)) return;
+          await writeEntry(root, entry, content, verified, plan.shipped, journal, label);
+          touched.add(`/${entry.type === 'directory' ? entry.path : dirOf(entry.path).dir}`);
+        },
+      });
+    } catch (e) {
+      await journal.rollback(root);
+      throw e;
+    }
+    warnings.push(...(await applyXattrs(root, journal, label)));
+
+    // The database record, in apk's order: directories as first seen, files within them.
+    const dirs = new Map<string, InstalledDir>();
+    const checksums = new Map<string, string>();
+    for (const entry of entries) {
+      const acl: Acl = { uid: entry.uid, gid: entry.gid, mode: entry.mode };
+      if (entry.type === 'directory') {
+        recordDir(record, dirs, entry.path, acl);
+        continue;
+      }
+      if (skipped.has(entry.path)) continue;
+      const { dir, base } = dirOf(entry.path);
+      const file: InstalledFile = { name: base, acl };
+      if (entry.type === 'file' && entry.sha1) file.checksum = sha1Checksum(entry.sha1);
+      else if (entry.type === 'symlink') {
+        file.checksum = sha1Checksum(entry.sha1 ?? createHash('sha1').update(entry.linkTarget ?? '').digest());
+      } else if (entry.type === 'hardlink') {
+        const target = checksums.get(entry.linkTarget ?? '');
+        if (target) file.checksum = target;
+      }
+      if (file.checksum) checksums.set(entry.path, file.checksum);
+      recordDir(record, dirs, dir).files.push(file);
+      ownership.take(entry.path, record);
+    }
+    return record;
+  }
+}
