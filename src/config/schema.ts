@@ -3,12 +3,14 @@
  * validator. Editors read the same file (yaml-language-server), so it keeps
  * to draft-07 and to their annotation `patternErrorMessage`.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 
-/** Absolute path of the schema (shipped in the package next to dist/). */
-export const SCHEMA_PATH = fileURLToPath(new URL('../../../schemas/eib.schema.json', import.meta.url));
+/** Absolute path of the schema, shipped in the package beside dist/ (found from dist/src/config, or src/config when run from source). */
+export const SCHEMA_PATH = ['../../../schemas/eib.schema.json', '../../schemas/eib.schema.json']
+  .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+  .find((path) => existsSync(path)) ?? fileURLToPath(new URL('../../../schemas/eib.schema.json', import.meta.url));
 
 /** A JSON Schema node, as much of it as eib reads. */
 export interface SchemaNode {

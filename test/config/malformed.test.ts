@@ -188,7 +188,7 @@ const CASES: Case[] = [
     yaml: `${BASE}    files:\n      - { src: motd, dest: etc/motd, mode: 0644, owner: root }\n`,
     files: { motd: 'hello\n' },
     expected: [
-      'eib.yaml:10:28: stages[0].files[0].dest: "etc/motd" is not valid; expected an absolute path inside the root filesystem, starting with /',
+      'eib.yaml:10:28: stages[0].files[0].dest: "etc/motd" is not valid; expected an absolute path inside the root filesystem: starting with /, without .. segments',
       'eib.yaml:10:44: stages[0].files[0].mode: got the number 644; expected an octal mode in quotes, like "0644" or "0755"',
       'eib.yaml:10:57: stages[0].files[0].owner: "root" is not valid; expected a numeric "uid:gid" in quotes, like "0:0" or "1000:1000"',
     ],
@@ -233,9 +233,12 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: 'relative remove paths',
-    yaml: `${BASE}    remove: [usr/share/man]\n`,
-    expected: ['eib.yaml:9:14: stages[0].remove[0]: "usr/share/man" is not valid; expected an absolute path inside the root filesystem, starting with /'],
+    name: 'remove paths that are relative or climb out of the root filesystem',
+    yaml: `${BASE}    remove: [usr/share/man, /var/../../etc]\n`,
+    expected: [
+      'eib.yaml:9:14: stages[0].remove[0]: "usr/share/man" is not valid; expected an absolute path inside the root filesystem: starting with /, without .. segments',
+      'eib.yaml:9:29: stages[0].remove[1]: "/var/../../etc" is not valid; expected an absolute path inside the root filesystem: starting with /, without .. segments',
+    ],
   },
   {
     name: 'outputs with the wrong extensions and a bad tag',
