@@ -17,6 +17,7 @@ import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeader } from './tar-
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteout.js';
 import { readTreeXattrs, type TreeXattrs } from './xattrs.js';
 
+
 export interface WriteLayerOptions {
   dir: string;
   /** 'upperdir': overlayfs whiteouts (char 0/0) and opaque directories become OCI whiteout files. */
@@ -40,13 +41,8 @@ export interface WrittenLayer {
 }
 
 export async function writeLayer(store: BlobStore, options: WriteLayerOptions): Promise<WrittenLayer> {
-  let xattrs: TreeXattrs;
-  try {
-    xattrs = await readTreeXattrs(options.dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LayerError('ELAYERREAD', `layer source ${options.dir} does not exist`, { cause: e });
-    throw e;
-  }
+  await checkSource(options.dir);
+  const xattrs = await readTreeXattrs(options.dir);
   const walker = new TreeWalker(options, xattrs);
   const diff = new HashCounter();
   const compressed = pipeline(Readable.from(walker.tar()), diff, createGzip({ level: options.gzipLevel ?? 6 }), () => undefined);
@@ -57,6 +53,16 @@ export async function writeLayer(store: BlobStore, options: WriteLayerOptions): 
     entries: walker.entries,
     uncompressedSize: diff.size,
   };
+}
+
+async function checkSource(dir: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await lstat(dir)).isDirectory();
+  } catch (e) {
+    throw new LayerError('ELAYERREAD', `layer source ${dir} cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  if (!isDir) throw new LayerError('ELAYERREAD', `layer source ${dir} is not a directory`);
 }
 
 const READ_CHUNK = 256 * 1024;
@@ -75,9 +81,7 @@ class TreeWalker {
   }
 
   async *tar(): AsyncGenerator<Buffer> {
-    const st = await lstat(this.root, { bigint: true });
-    if (!st.isDirectory()) throw new LayerError('ELAYERREAD', `layer source ${this.options.dir} is not a directory`);
-    yield* this.directory('', st);
+    yield* this.directory('', await lstat(this.root, { bigint: true }));
     yield END_OF_ARCHIVE;
   }
 
