@@ -2,10 +2,12 @@
  * Runs one task of tasks.ts in the sandbox, as whichever user starts it
  * (the tests start it as the unprivileged test user):
  *   node dist/test/sandbox/driver.js FN 'PAYLOAD-JSON'
+ * FN `shell` calls openShell with the payload as its options.
  * Prints {"value": …} or {"error": {name, code, message, exitCode}} on
  * stdout and exits with 0 or the error's exit code.
  */
 import { runInNamespace } from '../../src/sandbox/namespace.js';
+import { openShell, type ShellOptions } from '../../src/sandbox/shell.js';
 import { EibError } from '../../src/errors.js';
 
 const [fn, payload] = process.argv.slice(2);
@@ -15,7 +17,9 @@ if (fn === undefined) {
 }
 const tasks = new URL('./tasks.js', import.meta.url).href;
 try {
-  const value = await runInNamespace({ module: tasks, fn, payload: JSON.parse(payload ?? 'null') as unknown });
+  const input = JSON.parse(payload ?? 'null') as unknown;
+  // `shell` goes through openShell (what `eib shell` calls); the rest are tasks.ts functions.
+  const value = fn === 'shell' ? await openShell(input as ShellOptions) : await runInNamespace({ module: tasks, fn, payload: input });
   process.stdout.write(`${JSON.stringify({ value })}\n`);
 } catch (e) {
   const err = e as EibError;
