@@ -11,7 +11,7 @@ import { IntegrityError } from '../errors.js';
 import { MediaType, type Descriptor, type Digest, type TagList } from '../oci/types.js';
 import { RegistryError } from './errors.js';
 import { Transport, isRetryableNetworkError, readSmallBody, sleep, type TransportOptions } from './transport.js';
-import { DigestVerifier, hashFor } from './verify.js';
+import { hashFor, verifiedStream } from './verify.js';
 
 export interface RegistryClientOptions extends TransportOptions {
   /** Blobs larger than this are uploaded in PATCH chunks (default 32 MiB). */
@@ -245,10 +245,8 @@ export class RegistryClient {
       res.destroy();
       throw new IntegrityError('EBADSIZE', `${what}: the registry announced ${length} bytes, the descriptor says ${size}`);
     }
-    const verifier = new DigestVerifier(digest, size, what);
-    res.on('error', (e) => verifier.destroy(e));
     this.remember(repository, digest);
-    return res.pipe(verifier);
+    return verifiedStream(res, digest, size, what);
   }
 
   /** PUT a manifest or index under a tag or its digest; returns its digest. */

@@ -3,7 +3,7 @@
  * index, each platform manifest first, then the index) and pull one into an
  * OCI layout (each blob verified into a temp file, then renamed to its digest).
  */
-import { Transform, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { IntegrityError, UsageError } from '../errors.js';
 import { MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import { OciLayout } from '../store/layout.js';
@@ -57,7 +57,10 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  // Wait for the transfers in flight before failing, so none outlives the call.
+  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw failure.reason;
   return results;
 }
 
@@ -179,16 +182,16 @@ async function pullTree(client: RegistryClient, repository: string, layout: OciL
         return;
       }
       const stream = await client.fetchBlob(repository, d.digest, d.size);
-      let received = 0;
-      const counted = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
+      const onProgress = options.onProgress;
+      async function* counted(): AsyncGenerator<Buffer> {
+        let received = 0;
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
           received += chunk.length;
-          options.onProgress?.({ digest: d.digest, bytes: received, total: d.size, state: 'downloading' });
-          callback(null, chunk);
-        },
-      });
-      stream.on('error', (e) => counted.destroy(e));
-      await layout.blobs.put(stream.pipe(counted), { digest: d.digest, size: d.size });
+          onProgress?.({ digest: d.digest, bytes: received, total: d.size, state: 'downloading' });
+          yield chunk;
+        }
+      }
+      await layout.blobs.put(Readable.from(counted(), { objectMode: false }), { digest: d.digest, size: d.size });
       options.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size, state: 'downloaded' });
     });
   }

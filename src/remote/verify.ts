@@ -1,11 +1,10 @@
 /**
- * Digest and size checks on content as it streams: the stream fails with an
+ * Digest and size checks on content as it streams: the consumer gets an
  * IntegrityError (EBADSIZE as soon as too many bytes arrive, EINTEGRITY or
- * EBADSIZE at the end) instead of handing over content that is not what its
- * digest names.
+ * EBADSIZE at the end) instead of content that is not what its digest names.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 
@@ -17,8 +16,8 @@ export function hashFor(digest: Digest, what: string): Hash {
   return createHash(algorithm);
 }
 
-/** A pass-through that checks the bytes against `digest` (and `size` when known). */
-export class DigestVerifier extends Transform {
+/** Hashes and counts chunks; `finish` throws unless they match. */
+export class DigestCheck {
   readonly digest: Digest;
   private readonly hash: Hash;
   private readonly size: number | undefined;
@@ -26,33 +25,47 @@ export class DigestVerifier extends Transform {
   bytes = 0;
 
   constructor(digest: Digest, size: number | undefined, what: string) {
-    super();
     this.digest = digest;
     this.size = size;
     this.what = what;
     this.hash = hashFor(digest, what);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.size !== undefined && this.bytes > this.size) {
-      callback(new IntegrityError('EBADSIZE', `${this.what}: received more than the expected ${this.size} bytes for ${this.digest}`));
-      return;
+      throw new IntegrityError('EBADSIZE', `${this.what}: received more than the expected ${this.size} bytes for ${this.digest}`);
     }
     this.hash.update(chunk);
-    callback(null, chunk);
   }
 
-  override _flush(callback: TransformCallback): void {
+  finish(): void {
     if (this.size !== undefined && this.bytes !== this.size) {
-      callback(new IntegrityError('EBADSIZE', `${this.what}: received ${this.bytes} bytes, expected ${this.size} for ${this.digest}`));
-      return;
+      throw new IntegrityError('EBADSIZE', `${this.what}: received ${this.bytes} bytes, expected ${this.size} for ${this.digest}`);
     }
     const actual = `${this.digest.slice(0, this.digest.indexOf(':'))}:${this.hash.digest('hex')}`;
     if (actual !== this.digest) {
-      callback(new IntegrityError('EINTEGRITY', `${this.what}: content does not match its digest: expected ${this.digest}, got ${actual}; refusing it`));
-      return;
+      throw new IntegrityError('EINTEGRITY', `${this.what}: content does not match its digest: expected ${this.digest}, got ${actual}; refusing it`);
     }
-    callback();
   }
+}
+
+/**
+ * A lazy stream of `source` that fails unless the bytes match. Nothing is
+ * read before the consumer reads, so no error can fire unheard.
+ */
+export function verifiedStream(source: Readable, digest: Digest, size: number | undefined, what: string): Readable {
+  const check = new DigestCheck(digest, size, what);
+  async function* run(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        check.update(chunk);
+        yield chunk;
+      }
+      check.finish();
+    } finally {
+      source.destroy();
+    }
+  }
+  return Readable.from(run(), { objectMode: false });
 }
