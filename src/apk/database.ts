@@ -171,9 +171,11 @@ export function parseInstalled(text: string): InstalledPackage[] {
   return packages;
 }
 
+/** apk writes the installed database sorted by package name (byte order). */
 export function formatInstalled(packages: readonly InstalledPackage[]): string {
   const out: string[] = [];
-  for (const pkg of packages) {
+  const sorted = [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const pkg of sorted) {
     out.push(...pkg.indexLines);
     if (pkg.replaces.length > 0) out.push(`r:${pkg.replaces.join(' ')}`);
     if (pkg.replacesPriority) out.push(`q:${pkg.replacesPriority}`);

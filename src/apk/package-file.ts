@@ -92,7 +92,6 @@ export interface ApkReadResult {
   dataSize: number;
 }
 
-const SIGNATURE_LIMIT = 1024 * 1024;
 const CONTROL_LIMIT = 16 * 1024 * 1024;
 /** Data may exceed the installed size by tar headers and PAX records; beyond this it is a bomb. */
 const DATA_SLACK = 8 * 1024 * 1024;
@@ -187,39 +186,50 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
     throw fail('EBADSIZE', `the .apk is ${stat.size} bytes but the index says ${options.expected.size}; the download or the repository is corrupt`);
   }
 
-  const controlHash = createHash('sha1');
+  // Member roles: signature, control, data — or control, data when unsigned
+  // (then member 0 is control, recognised by having no .SIGN.* entry).
+  let signed = true;
+  const controlIndex = (): number => (signed ? 1 : 0);
+  const memberSha1 = [createHash('sha1'), createHash('sha1')];
   const dataHash = createHash('sha256');
   const signatures: SignatureCheck[] = [];
   let control: ApkControl | undefined;
   let dataSize = 0;
   let sawData = false;
 
-  const onSignature = async (inflated: Readable): Promise<void> => {
+  const collect = async (inflated: Readable): Promise<{ name: string; body: Buffer }[]> => {
+    const entries: { name: string; body: Buffer }[] = [];
     await eachTarEntry(inflated, async (header, content) => {
-      const match = /^\.SIGN\.(RSA|RSA256)\.(.+)$/.exec(header.name);
-      const body = await readAll(content, 64 * 1024, header.name);
-      if (!match) return;
-      const key = options.keys.get(match[2] ?? '');
-      if (!key) return;
-      signatures.push({
-        keyName: match[2] ?? '',
-        verify: createVerify(match[1] === 'RSA' ? 'sha1' : 'sha256'),
-        signature: body,
-      });
+      entries.push({ name: header.name, body: await readAll(content, CONTROL_LIMIT, header.name) });
     });
+    return entries;
   };
 
-  const onControl = async (inflated: Readable): Promise<void> => {
+  const useControl = (entries: { name: string; body: Buffer }[]): void => {
     const scripts = new Map<ScriptName, Buffer>();
     let pkginfo: PkgInfoFields | undefined;
-    await eachTarEntry(inflated, async (header, content) => {
-      const body = await readAll(content, CONTROL_LIMIT, header.name);
-      if (header.name === '.PKGINFO') pkginfo = parsePkgInfo(body.toString('utf8'));
-      const script = header.name.startsWith('.') ? (header.name.slice(1) as ScriptName) : undefined;
+    for (const { name, body } of entries) {
+      if (name === '.PKGINFO') pkginfo = parsePkgInfo(body.toString('utf8'));
+      const script = name.startsWith('.') ? (name.slice(1) as ScriptName) : undefined;
       if (script && (SCRIPT_NAMES as readonly string[]).includes(script)) scripts.set(script, body);
-    });
+    }
     if (!pkginfo) throw fail('EBADAPK', 'the control member has no .PKGINFO');
     control = { pkginfo, scripts, triggers: (pkginfo.get('triggers') ?? []).flatMap((t) => t.split(/\s+/)).filter(Boolean), signedBy: undefined };
+  };
+
+  const onFirst = async (inflated: Readable): Promise<void> => {
+    const entries = await collect(inflated);
+    const signatureEntries = entries.filter((e) => e.name.startsWith('.SIGN.'));
+    if (signatureEntries.length === 0) {
+      signed = false;
+      useControl(entries);
+      return;
+    }
+    for (const { name, body } of signatureEntries) {
+      const match = /^\.SIGN\.(RSA|RSA256)\.(.+)$/.exec(name);
+      if (!match || !options.keys.has(match[2] ?? '')) continue;
+      signatures.push({ keyName: match[2] ?? '', verify: createVerify(match[1] === 'RSA' ? 'sha1' : 'sha256'), signature: body });
+    }
   };
 
   const onData = async (inflated: Readable): Promise<void> => {
@@ -255,17 +265,19 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
   // The splitter hands over each member's inflated bytes; each member's tar
   // parser reads them from its own stream, with backpressure.
   const memberLimit = (index: number): number =>
-    index === 0 ? SIGNATURE_LIMIT : index === 1 ? CONTROL_LIMIT : options.expected.installedSize * 2 + DATA_SLACK;
-  const handlers = [onSignature, onControl, async (inflated: Readable) => {
+    index === 0 ? CONTROL_LIMIT : index === controlIndex() ? CONTROL_LIMIT : options.expected.installedSize * 2 + DATA_SLACK;
+  const dataMember = async (inflated: Readable): Promise<void> => {
     await checkControl();
     return onData(inflated);
-  }];
+  };
+  const handlerFor = (index: number): ((inflated: Readable) => Promise<void>) | undefined =>
+    index === 0 ? onFirst : index === 1 ? (signed ? async (inflated) => useControl(await collect(inflated)) : dataMember) : index === 2 && signed ? dataMember : undefined;
   const streams: PassThrough[] = [];
   const consumers: Promise<void>[] = [];
   const inflatedSizes = [0, 0, 0];
   let firstError: unknown;
   const memberStream = (index: number): { stream: PassThrough; consumer: Promise<void> } => {
-    const handler = handlers[index];
+    const handler = handlerFor(index);
     if (!handler) throw (firstError ??= fail('EBADAPK', 'more than three gzip members; not an apk v2 package'));
     let stream = streams[index];
     if (!stream) {
@@ -286,10 +298,11 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
       source,
       {
         raw: (index, chunk) => {
-          if (index === 1) {
-            controlHash.update(chunk);
+          if (index < 2) memberSha1[index]?.update(chunk);
+          if (index === 1 && signed) {
             for (const s of signatures) s.verify.update(chunk);
-          } else if (index === 2) {
+          }
+          if (index === controlIndex() + 1) {
             dataHash.update(chunk);
             dataSize += chunk.length;
           }
@@ -336,7 +349,7 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
   return { control, checksum: controlChecksum(), datahash, dataSize };
 
   function controlChecksum(): string {
-    return `Q1${controlHash.copy().digest('base64')}`;
+    return `Q1${(memberSha1[controlIndex()] as ReturnType<typeof createHash>).copy().digest('base64')}`;
   }
 
   async function checkControl(): Promise<void> {
