@@ -113,6 +113,7 @@ export interface ListedEntry {
 /** Entries of an uncompressed tar, read with tar-stream (a reader independent of eib's). */
 export async function listTar(source: Readable): Promise<ListedEntry[]> {
   const extract = tarStream.extract();
+  source.on('error', (e) => extract.destroy(e));
   source.pipe(extract);
   const out: ListedEntry[] = [];
   for await (const entry of extract) {
