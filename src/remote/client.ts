@@ -303,7 +303,7 @@ export class RegistryClient {
     }
     const bytes = Buffer.concat(chunks);
     const contentType = (res.headers['content-type'] ?? '').split(';')[0]!.trim();
-    let mediaType = contentType;
+    let mediaType: string;
     try {
       mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? contentType;
     } catch {
