@@ -22,14 +22,14 @@ export function driverArgv(fn: string, payload: unknown): string[] {
   return [...prefix, process.execPath, DRIVER, fn, JSON.stringify(payload)];
 }
 
-export function startDriver(fn: string, payload: unknown): ChildProcess {
+export function startDriver(fn: string, payload: unknown, env: Record<string, string> = {}): ChildProcess {
   const argv = driverArgv(fn, payload);
-  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: testUser().home } });
+  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: testUser().home, ...env } });
 }
 
-export function runDriver<T>(fn: string, payload: unknown): Promise<DriverResult<T>> {
+export function runDriver<T>(fn: string, payload: unknown, env: Record<string, string> = {}): Promise<DriverResult<T>> {
   return new Promise((resolvePromise, reject) => {
-    const child = startDriver(fn, payload);
+    const child = startDriver(fn, payload, env);
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));

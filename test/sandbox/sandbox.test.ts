@@ -4,12 +4,14 @@
  * and owners, a clean upperdir, errors crossing the namespace, and nothing
  * left behind when eib is killed.
  */
-import { test, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SHARED_ALPINE, userTempDir } from '../helpers/user.js';
+import { SHARED_ALPINE, testUser, userTempDir } from '../helpers/user.js';
+import { findTool } from '../../src/sandbox/tools.js';
+import type { CommandResult } from '../../src/sandbox/chroot.js';
 import { descendants, extractRootfs, processesWithLastArg, runDriver, startDriver } from './helpers.js';
 import type { StageOutcome, StagePayload } from './tasks.js';
 
@@ -25,11 +27,11 @@ function stageDirs(): Pick<StagePayload, 'upper' | 'work' | 'merged'> {
   return { upper: join(work, `upper${n}`), work: join(work, `work${n}`), merged: join(work, `merged${n}`) };
 }
 
-async function stage(payload: Omit<StagePayload, 'upper' | 'work' | 'merged'>): Promise<{ outcome: StageOutcome; upper: string }> {
+async function stage(payload: Omit<StagePayload, 'upper' | 'work' | 'merged'>, env: Record<string, string> = {}): Promise<{ outcome: StageOutcome; upper: string; stderr: string }> {
   const dirs = stageDirs();
-  const r = await runDriver<StageOutcome>('stage', { ...payload, ...dirs });
+  const r = await runDriver<StageOutcome>('stage', { ...payload, ...dirs }, env);
   assert.equal(r.code, 0, `stage failed: ${r.stdout}${r.stderr}`);
-  return { outcome: r.value!, upper: dirs.upper };
+  return { outcome: r.value!, upper: dirs.upper, stderr: r.stderr };
 }
 
 before(async () => {
@@ -38,6 +40,11 @@ before(async () => {
   aarch64 = join(work, 'aarch64');
   x86_64 = join(work, 'x86_64');
   await Promise.all([extractRootfs('aarch64', aarch64), extractRootfs('x86_64', x86_64)]);
+});
+
+after(() => {
+  // Files of subordinate ids: only root (the suite in CI) can remove them from outside.
+  if (work !== '' && (process.getuid?.() ?? 0) === 0) rmSync(work, { recursive: true, force: true });
 });
 
 test('an aarch64 chroot runs through a private binfmt_misc, as root of the namespace', { skip: !haveAlpine && 'no Alpine data' }, async (t) => {
@@ -140,4 +147,38 @@ test('SIGKILL of eib while a chroot command runs leaves no process and no mount 
   assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(dirs.merged), 'no mount of the stage is visible on the host');
   // The mount namespace is gone too: nothing holds the overlay, so the merged dir is a plain empty dir.
   assert.deepEqual(readdirSync(dirs.merged), []);
+});
+
+test('chroot commands start in a clean environment, in the given directory', { skip: !haveAlpine && 'no Alpine data' }, async () => {
+  const { outcome } = await stage({ lowers: [aarch64], arch: 'aarch64', network: false, cwd: '/etc', commands: [['/bin/sh', '-c', 'pwd; echo "$HOME $PATH"; env | cut -d= -f1 | sort | tr "\\n" " "']] });
+  const [pwd, homePath, names] = (outcome.results[0]?.stdout ?? '').split('\n');
+  assert.equal(pwd, '/etc');
+  assert.equal(homePath, '/root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  assert.doesNotMatch(names ?? '', /\b(USER|LOGNAME|XDG_CACHE_HOME|NODE_\w+)\b/, 'nothing of eib\'s environment leaks in');
+});
+
+test('host-run commands get the clean environment plus theirs, their cwd, and 128+n for a signal', async () => {
+  const cwd = userTempDir();
+  const ok = await runDriver<CommandResult>('hostRun', { argv: ['/bin/sh', '-c', 'echo "$ROOTFS $HOME"; pwd; id -u; exit 5'], env: { ROOTFS: '/some/root' }, cwd });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.value?.code, 5);
+  assert.equal(ok.value?.stdout, `/some/root /root\n${cwd}\n0\n`);
+  const killed = await runDriver<CommandResult>('hostRun', { argv: ['/bin/sh', '-c', 'kill -TERM $$'], env: {}, cwd });
+  assert.equal(killed.value?.code, 128 + 15);
+});
+
+test('without newuidmap only root is mapped: a warning, and other owners cannot be set', { skip: !haveAlpine && 'no Alpine data' }, async () => {
+  const bin = join(userTempDir(), 'bin');
+  mkdirSync(bin);
+  const user = testUser();
+  if (!user.self) chownSync(bin, user.uid, user.gid);
+  for (const tool of ['unshare', 'setpriv', 'mount', 'umount', 'chroot', 'tar', 'gzip', 'sh', 'qemu-aarch64-static']) symlinkSync(findTool(tool, `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`)!, join(bin, tool));
+  const { outcome, stderr } = await stage(
+    { lowers: [aarch64], arch: 'aarch64', network: false, commands: [['id', '-u'], ['/bin/sh', '-c', 'touch /f; chown 0:42 /f']] },
+    { PATH: bin },
+  );
+  assert.equal(outcome.idMap, 'single');
+  assert.match(stderr, /warning: .*files owned by other users will end up owned by root/);
+  assert.equal(outcome.results[0]?.stdout.trim(), '0');
+  assert.notEqual(outcome.results[1]?.code, 0, 'gid 42 does not exist in a single-id namespace');
 });

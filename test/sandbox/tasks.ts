@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { lstat, mkdir, readdir } from 'node:fs/promises';
 import type { AlpineArch } from '../../src/config/types.js';
 import { EibError } from '../../src/errors.js';
-import { runInChroot } from '../../src/sandbox/chroot.js';
+import { runInChroot, runOnHost, type CommandResult } from '../../src/sandbox/chroot.js';
 import { ensureEmulation, type EmulationMethod } from '../../src/sandbox/emulation.js';
 import { mountStageRoot } from '../../src/sandbox/mounts.js';
 import type { TaskContext } from '../../src/sandbox/protocol.js';
@@ -28,6 +28,8 @@ export interface StagePayload {
   network: boolean;
   /** Commands run one after another in the stage root; none: the stage does nothing. */
   commands: string[][];
+  /** Working directory inside the root for the commands. */
+  cwd?: string;
   /** Paths (inside the root) to lstat after the commands, before release. */
   stat?: string[];
 }
@@ -46,7 +48,7 @@ export async function stage(payload: StagePayload, ctx: TaskContext): Promise<St
     const method = payload.commands.length > 0 ? (await ensureEmulation(payload.arch)).method : undefined;
     const results = [];
     for (const argv of payload.commands) {
-      const r = await runInChroot(root.root, argv, { stdio: 'pipe' });
+      const r = await runInChroot(root.root, argv, { stdio: 'pipe', ...(payload.cwd === undefined ? {} : { cwd: payload.cwd }) });
       results.push({ code: r.code, stdout: r.stdout ?? '', stderr: r.stderr ?? '' });
     }
     const stats = [];
@@ -73,4 +75,9 @@ export async function statPaths(payload: { paths: string[] }): Promise<{ path: s
 /** Fails the way a stage step fails. */
 export async function fail(payload: { code: string; exitCode: 1 | 2 }): Promise<never> {
   throw new EibError(payload.code, `task failed on purpose with ${payload.code}`, { exitCode: payload.exitCode });
+}
+
+/** A host-run script: runOnHost inside the namespace. */
+export async function hostRun(payload: { argv: string[]; env: Record<string, string>; cwd: string }): Promise<CommandResult> {
+  return runOnHost(payload.argv, { env: payload.env, cwd: payload.cwd, stdio: 'pipe' });
 }
