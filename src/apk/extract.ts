@@ -22,7 +22,6 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rmdir, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ApkPackageError } from './package-error.js';
@@ -184,7 +183,7 @@ export async function writeEntry(
     if (entry.type === 'file') {
       const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
-        await pipeline(content, handle.createWriteStream({ autoClose: false }));
+        for await (const chunk of content as AsyncIterable<Buffer>) await handle.write(chunk);
         await verified;
         await handle.chown(entry.uid, entry.gid);
         await handle.chmod(entry.mode);

@@ -15,7 +15,7 @@
  * whole package would need directories, links and replaced files undone.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { EibError } from '../errors.js';
 import {
   DEFAULT_DIR_ACL,
@@ -175,6 +175,7 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
   const { root } = options;
   const warnings: string[] = [];
   const installed: PackageInfo[] = [];
+  await mkdir(root, { recursive: true });
   const db = await readDatabase(root);
   const ownership = new Ownership(db.packages);
   /** Rooted names of changed directories, in first-touched order. */
@@ -197,6 +198,7 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
     if (!outcome.ok) scriptFailed(record, outcome.error ?? `${packageLabel(record)}.${script}: failed`, outcome.output);
   };
 
+  let failed = false;
   try {
     let index = 0;
     for await (const [pkg, path] of limitedPrefetch(options.packages, options.prefetch ?? 2, async (p) => {
@@ -231,9 +233,14 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
       const matched = matchTriggers(record.triggers, touched);
       if (matched.length > 0) await run(record, 'trigger', matched);
     }
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
+    // Record what did get installed, so the root stays consistent even after a failure;
+    // a database error must not hide the failure that brought us here.
     progress({ type: 'database' });
-    await writeDatabase({
+    const written = writeDatabase({
       root,
       packages: db.packages,
       world: [...db.world, ...options.world],
@@ -242,6 +249,8 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
       keys: options.keys,
       ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
     });
+    if (failed) await written.catch(() => undefined);
+    else await written;
   }
   return { installed, warnings };
 

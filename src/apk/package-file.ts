@@ -292,7 +292,7 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
     return { stream, consumer: consumers[index] as Promise<void> };
   };
 
-  const source = file.createReadStream({ start: 0, autoClose: false, highWaterMark: 64 * 1024 });
+  const source = readFrom(file);
   try {
     await splitGzipMembers(
       source,
@@ -324,7 +324,6 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
       label,
     );
   } catch (e) {
-    source.destroy();
     for (const stream of streams) stream.destroy();
     const error = firstError ?? e;
     if (error instanceof EibError) {
@@ -337,8 +336,6 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
     }
     throw fail('EBADAPK', `not a valid apk v2 package: ${error instanceof Error ? error.message : String(error)}`, error);
   }
-  source.destroy();
-
   if (!sawData || !control) throw fail('ETRUNCATED', 'the file ends before its data member');
   const datahash = dataHash.digest('hex');
   const expectedDatahash = control.pkginfo.get('datahash')?.[0];
@@ -426,4 +423,16 @@ function dataEntry(
     entry.linkTarget = target;
   }
   return entry;
+}
+
+/** Reads a file handle from offset 0 by position, leaving the handle open for another pass. */
+async function* readFrom(file: FileHandle, chunkSize = 64 * 1024): AsyncGenerator<Buffer> {
+  let position = 0;
+  while (true) {
+    const buffer = Buffer.allocUnsafe(chunkSize);
+    const { bytesRead } = await file.read(buffer, 0, chunkSize, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
 }
