@@ -1,0 +1,78 @@
+/**
+ * `npm run bench [-- SCENARIO…]`: runs each scenario's contenders once to
+ * warm up and then N times (EIB_BENCH_RUNS, default 3), prints medians,
+ * eib/baseline ratios and eib's peak RSS, and writes bench/results/latest.json.
+ * Inputs are cached under EIB_BENCH_DIR (default $TMPDIR/eib-bench).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchContext, Contender, RunResult } from './harness.js';
+import { scenarios } from './scenarios/index.js';
+
+interface Row {
+  scenario: string;
+  contender: string;
+  role: Contender['role'];
+  runsMs: number[];
+  medianMs: number;
+  /** This row's median over the scenario's baseline median. */
+  ratio: number | null;
+  maxRssKiB: number | null;
+}
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const runs = Math.max(1, Number(process.env['EIB_BENCH_RUNS'] ?? 3));
+const root = process.env['EIB_BENCH_DIR'] ?? join(tmpdir(), 'eib-bench');
+const only = process.argv.slice(2);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+async function timed(c: Contender, ctx: BenchContext): Promise<{ ms: number; result: RunResult }> {
+  const start = process.hrtime.bigint();
+  const result = await c.run(ctx);
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  await c.after?.(ctx);
+  return { ms, result };
+}
+
+const rows: Row[] = [];
+for (const scenario of scenarios.filter((s) => only.length === 0 || only.includes(s.name))) {
+  const ctx: BenchContext = { workDir: join(root, scenario.name) };
+  mkdirSync(ctx.workDir, { recursive: true });
+  process.stderr.write(`[${scenario.name}] ${scenario.description}: preparing…\n`);
+  await scenario.setup(ctx);
+  const scenarioRows: Row[] = [];
+  for (const c of scenario.contenders) {
+    await timed(c, ctx); // warm-up: page cache, JIT
+    const times: number[] = [];
+    let rss = 0;
+    for (let i = 0; i < runs; i++) {
+      const { ms, result } = await timed(c, ctx);
+      times.push(ms);
+      rss = Math.max(rss, result.maxRssKiB ?? 0);
+      process.stderr.write(`[${scenario.name}] ${c.name}: run ${i + 1}/${runs} ${ms.toFixed(0)} ms\n`);
+    }
+    scenarioRows.push({ scenario: scenario.name, contender: c.name, role: c.role, runsMs: times, medianMs: median(times), ratio: null, maxRssKiB: rss || null });
+  }
+  const baseline = scenarioRows.find((r) => r.role === 'baseline');
+  for (const r of scenarioRows) r.ratio = baseline ? r.medianMs / baseline.medianMs : null;
+  rows.push(...scenarioRows);
+}
+
+const header = ['scenario', 'contender', 'median ms', 'ratio', 'peak RSS MiB'];
+const table = rows.map((r) => [r.scenario, r.contender, r.medianMs.toFixed(0), r.ratio === null ? '-' : r.ratio.toFixed(2), r.maxRssKiB === null ? '-' : (r.maxRssKiB / 1024).toFixed(1)]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] ?? '').length)));
+const line = (cells: string[]): string => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ');
+console.log(line(header));
+for (const t of table) console.log(line(t));
+
+const out = join(REPO, 'bench', 'results', 'latest.json');
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), runs, node: process.version, rows }, null, 2)}\n`);
+console.log(`\nwritten ${out}`);

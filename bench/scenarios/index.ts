@@ -1,0 +1,6 @@
+/** Every benchmark scenario; add new ones (build, export, push) here. */
+import type { Scenario } from '../harness.js';
+import { flattenScenario } from './flatten.js';
+import { layerScenario } from './layer.js';
+
+export const scenarios: Scenario[] = [layerScenario, flattenScenario];
