@@ -10,6 +10,7 @@ import { writeLayer } from '../../src/layer/write.js';
 import { OciLayout } from '../../src/store/layout.js';
 import { buildImageConfig } from '../../src/oci/image.js';
 import { describeTree, listTar, makeRichTree } from './trees.js';
+import { asUser, REPO_ROOT, userTempDir } from '../helpers/user.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'eib-layer-'));
 
@@ -96,5 +97,34 @@ test('a missing source directory is an ELAYERREAD error and leaves no blob', asy
   writeFileSync(join(work, 'file'), 'x');
   await assert.rejects(writeLayer(store, { dir: join(work, 'file'), kind: 'tree' }), { code: 'ELAYERREAD' });
   assert.deepEqual(await store.list(), []);
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('inside the user namespace, files of subordinate ids keep their namespace owners', async () => {
+  const work = userTempDir('eib-userns-layer-');
+  const writer = join(REPO_ROOT, 'dist/src/layer/write.js');
+  const storeMod = join(REPO_ROOT, 'dist/src/store/blob-store.js');
+  const script = [
+    `import { writeLayer } from '${writer}';`,
+    `import { BlobStore } from '${storeMod}';`,
+    `const r = await writeLayer(new BlobStore('${work}/store'), { dir: '${work}/tree', kind: 'tree' });`,
+    'console.log(JSON.stringify(r));',
+  ].join('\n');
+  const shell = [
+    'set -eu',
+    `mkdir -p '${work}/tree/etc' && echo x > '${work}/tree/etc/shadow'`,
+    `chown 0:42 '${work}/tree/etc/shadow' && chmod 640 '${work}/tree/etc/shadow'`,
+    `mkdir '${work}/tree/home' && chown 1000:1000 '${work}/tree/home'`,
+    `setfattr -n user.note -v ns '${work}/tree/home'`,
+    `exec '${process.execPath}' --input-type=module -e "$0"`,
+  ].join('\n');
+  const [cmd, ...prefix] = [...asUser(), 'unshare', '--user', '--map-auto', '--map-root-user', '--mount'];
+  const out = execFileSync(cmd ?? 'unshare', [...prefix, 'sh', '-c', shell, script], { encoding: 'utf8' });
+  const layer = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { descriptor: { digest: string } };
+  const blob = join(work, 'store/blobs/sha256', layer.descriptor.digest.slice('sha256:'.length));
+  const entries = await listTar(createReadStream(blob).pipe(createGunzip()));
+  const owners = Object.fromEntries(entries.map((e) => [e.name, `${e.uid}:${e.gid}`]));
+  assert.deepEqual(owners, { etc: '0:0', 'etc/shadow': '0:42', home: '1000:1000' });
+  assert.equal(entries.find((e) => e.name === 'home')?.pax?.['SCHILY.xattr.user.note'], 'ns');
   rmSync(work, { recursive: true, force: true });
 });
