@@ -125,12 +125,19 @@ export class ExtractionJournal {
   }
 }
 
+async function isMountPoint(root: string, path: string, st: import('node:fs').Stats): Promise<boolean> {
+  const slash = path.lastIndexOf('/');
+  const parent = await lstat(join(root, slash < 0 ? '' : path.slice(0, slash)));
+  return parent.dev !== st.dev;
+}
+
 function tempName(path: string): string {
   const slash = path.lastIndexOf('/');
   return `${path.slice(0, slash + 1)}.apk.${randomBytes(8).toString('hex')}`;
 }
 
-async function ensureDirectory(root: string, path: string, journal: ExtractionJournal, entry?: ApkDataEntry): Promise<void> {
+/** Creates or updates a directory; false when it is a mount point left alone. */
+async function ensureDirectory(root: string, path: string, journal: ExtractionJournal, entry?: ApkDataEntry): Promise<boolean> {
   const full = join(root, path);
   const st = await lstatOrUndefined(full);
   if (!st) {
@@ -142,12 +149,15 @@ async function ensureDirectory(root: string, path: string, journal: ExtractionJo
   const mode = entry?.mode ?? 0o755;
   const uid = entry?.uid ?? 0;
   const gid = entry?.gid ?? 0;
-  // A directory that already exists keeps its metadata unless this entry describes it.
+  // A directory that already exists keeps its metadata unless this entry describes it;
+  // a mount point of the stage root (/proc, /dev, /sys) is left alone.
+  if (st && entry && (await isMountPoint(root, path, st))) return false;
   if (!st || (entry && ((st.mode & 0o7777) !== mode || st.uid !== uid || st.gid !== gid))) {
     // chown first: it clears setuid/setgid bits that chmod then sets.
     await chown(full, uid, gid);
     await chmod(full, mode);
   }
+  return true;
 }
 
 /** Writes one entry (already checked by the plan) into `root`. */
@@ -171,8 +181,7 @@ export async function writeEntry(
   for (const [name, value] of entry.xattrs) journal.xattrs.push({ path: entry.path, name, value });
 
   if (entry.type === 'directory') {
-    await ensureDirectory(root, entry.path, journal, entry);
-    await utimes(join(root, entry.path), entry.mtime, entry.mtime);
+    if (await ensureDirectory(root, entry.path, journal, entry)) await utimes(join(root, entry.path), entry.mtime, entry.mtime);
     return;
   }
 
