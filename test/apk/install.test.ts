@@ -215,3 +215,14 @@ test('a later stage adds to the database an earlier stage wrote', async () => {
   assert.equal(scripts.trim().split('\n').length, 3);
   mkdirSync(join(w.root, 'tmp'), { recursive: true });
 });
+
+test('extended attributes from SCHILY.xattr records are set on the installed file', async () => {
+  const w = workspace();
+  const infos = await shelve(w.shelf, [
+    { name: 'attrs', version: '1.0-r0', files: [{ path: 'etc/', type: 'directory' }, { path: 'etc/attr.conf', content: 'a', xattrs: { 'user.eib.test': 'hello' } }] },
+  ]);
+  const result = await install(w.root, w.shelf, infos);
+  assert.deepEqual(result.warnings, []);
+  const dump = execFileSync('getfattr', ['-h', '-n', 'user.eib.test', '--only-values', join(w.root, 'etc/attr.conf')], { encoding: 'utf8' });
+  assert.equal(dump, 'hello');
+});
