@@ -21,6 +21,7 @@ packages=(
   busybox-static    # static binaries that the test packages are built from
   file
   attr              # getfattr/setfattr: layer xattrs (security.capability, user.*)
+  libcap2-bin       # setcap: file capabilities in the export tests
 )
 
 missing=()

@@ -1,0 +1,16 @@
+/** Errors of `eib export`, beyond the shared UsageError and HostError. */
+import { EibError } from '../errors.js';
+
+export type ExportErrorCode =
+  /** The ext4 size asked for cannot hold the image. */
+  | 'EEXT4SIZE'
+  /** mke2fs or debugfs failed on an image eib prepared. */
+  | 'EEXT4'
+  /** The flattened rootfs could not be materialized as a tree. */
+  | 'EMATERIALIZE';
+
+export class ExportError extends EibError<ExportErrorCode> {
+  constructor(code: ExportErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * `eib export`: the last build's image (or its first stages) as a file a
+ * device can use — a flattened rootfs tar (.tar, .tar.gz/.tgz) or an ext4
+ * image (.ext4, .img). Every output is written under a temporary name
+ * beside the target and renamed into place at the end.
+ */
+import { resolve } from 'node:path';
+import type { AlpineArch, Config } from '../config/types.js';
+import { UsageError } from '../errors.js';
+import type { Digest } from '../oci/types.js';
+import { writeExt4 } from './ext4.js';
+import { formatFromPath, parseSize, SUPPORTED_EXTENSIONS, type ExportFormat } from './format.js';
+import { selectImage } from './select.js';
+import { writeRootfsTar } from './tar.js';
+import { writeAtomically } from './temp-output.js';
+
+export type ExportProgress =
+  | { phase: 'start'; path: string; format: ExportFormat; arch: AlpineArch; stage: string; layers: number }
+  | { phase: 'done'; path: string; bytes: number };
+
+export interface ExportOptions {
+  /** The file to write; its extension names the format. */
+  path: string;
+  /** Export the image as it stood after this stage (default: all stages). */
+  stage?: string;
+  /** Which arch's image, for configs that build several. */
+  arch?: AlpineArch;
+  /** ext4 only: bytes, or "512M"/"2G"; default the content plus room to spare. */
+  size?: number | string;
+  /** ext4 only: filesystem label (up to 16 bytes). */
+  label?: string;
+  /** ext4 only: filesystem UUID; default derived from the image with an epoch, else random. */
+  uuid?: string;
+  onProgress?: (event: ExportProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExportResult {
+  path: string;
+  format: ExportFormat;
+  bytes: number;
+  /** sha256 of the written file (tar formats). */
+  digest?: Digest;
+  arch: AlpineArch;
+  stage: string;
+  /** Manifest digest of the exported image. */
+  image: Digest;
+  /** ext4 only. */
+  ext4?: { blocks: number; inodes: number; minimumBytes: number; label?: string; uuid?: string };
+}
+
+/** SOURCE_DATE_EPOCH from the config, else from the environment. */
+export function exportEpoch(config: Config): number | undefined {
+  if (config.epoch !== undefined) return config.epoch;
+  const env = process.env['SOURCE_DATE_EPOCH'];
+  return env !== undefined && /^\d+$/.test(env) ? Number(env) : undefined;
+}
+
+export async function exportImage(config: Config, options: ExportOptions): Promise<ExportResult> {
+  const path = resolve(options.path);
+  const format = formatFromPath(path);
+  const size = options.size === undefined ? undefined : parseSize(options.size);
+  if (format !== 'ext4') {
+    for (const [flag, value] of [['size', options.size], ['label', options.label], ['uuid', options.uuid]] as const) {
+      if (value !== undefined) throw new UsageError(`--${flag} applies to ext4 images only (.ext4, .img), and ${options.path} is a ${format} file`);
+    }
+  }
+  const image = await selectImage(config, { ...(options.arch === undefined ? {} : { arch: options.arch }), ...(options.stage === undefined ? {} : { stage: options.stage }) });
+  options.onProgress?.({ phase: 'start', path, format, arch: image.arch, stage: image.stage, layers: image.layers.length });
+  const base = { path, format, arch: image.arch, stage: image.stage, image: image.manifest };
+
+  let result: ExportResult;
+  if (format === 'ext4') {
+    const epoch = exportEpoch(config);
+    const made = await writeAtomically(path, (tmp) =>
+      writeExt4(image.layout.dir, image.manifest, { digests: image.layers.map((l) => l.digest), names: image.names }, tmp, {
+        cacheDir: config.cache.dir,
+        ...(size === undefined ? {} : { size }),
+        ...(options.label === undefined ? {} : { label: options.label }),
+        ...(options.uuid === undefined ? {} : { uuid: options.uuid }),
+        ...(epoch === undefined ? {} : { epoch }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      }),
+    );
+    result = {
+      ...base,
+      bytes: made.bytes,
+      ext4: {
+        blocks: made.blocks,
+        inodes: made.inodes,
+        minimumBytes: made.minimumBytes,
+        ...(made.label === undefined ? {} : { label: made.label }),
+        ...(made.uuid === undefined ? {} : { uuid: made.uuid }),
+      },
+    };
+  } else {
+    const openers = image.layers.map((l) => () => image.layout.blobs.open(l.digest));
+    const written = await writeAtomically(path, (tmp) => writeRootfsTar(openers, tmp, { gzip: format === 'tar.gz', names: image.names }));
+    result = { ...base, bytes: written.bytes, digest: written.digest };
+  }
+  options.onProgress?.({ phase: 'done', path, bytes: result.bytes });
+  return result;
+}
+
+/** Write the outputs the config names (outputs.rootfs, outputs.ext4) from the last build; `eib build` calls this. */
+export async function exportOutputs(config: Config, options: { arch?: AlpineArch; onProgress?: (event: ExportProgress) => void; signal?: AbortSignal } = {}): Promise<ExportResult[]> {
+  const results: ExportResult[] = [];
+  const arches = options.arch !== undefined ? [options.arch] : config.arch;
+  for (const target of [config.outputs.rootfs, config.outputs.ext4]) {
+    if (target === undefined) continue;
+    for (const arch of arches) {
+      const path = config.arch.length > 1 ? archPath(target, arch) : target;
+      results.push(
+        await exportImage(config, {
+          path,
+          arch,
+          ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        }),
+      );
+    }
+  }
+  return results;
+}
+
+/** With several arches, each gets its own file: rootfs.tar.gz → rootfs-aarch64.tar.gz. */
+export function archPath(path: string, arch: AlpineArch): string {
+  const ext = SUPPORTED_EXTENSIONS.find((e) => path.toLowerCase().endsWith(e)) ?? '';
+  return `${path.slice(0, path.length - ext.length)}-${arch}${path.slice(path.length - ext.length)}`;
+}

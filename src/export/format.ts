@@ -1,0 +1,55 @@
+/** What `eib export PATH` writes, from PATH's extension, and sizes as users write them. */
+import { UsageError } from '../errors.js';
+
+export type ExportFormat = 'tar' | 'tar.gz' | 'ext4';
+
+const EXTENSIONS: readonly [string, ExportFormat][] = [
+  ['.tar.gz', 'tar.gz'],
+  ['.tgz', 'tar.gz'],
+  ['.tar', 'tar'],
+  ['.ext4', 'ext4'],
+  ['.img', 'ext4'],
+];
+
+export const SUPPORTED_EXTENSIONS = EXTENSIONS.map(([ext]) => ext);
+
+export function formatFromPath(path: string): ExportFormat {
+  const lower = path.toLowerCase();
+  const found = EXTENSIONS.find(([ext]) => lower.endsWith(ext) && lower.length > ext.length && !lower.endsWith(`/${ext}`));
+  if (found === undefined) {
+    throw new UsageError(`cannot tell the export format of ${path}: name a file ending in ${SUPPORTED_EXTENSIONS.join(', ')} (.tar/.tar.gz: flattened rootfs; .ext4/.img: ext4 image)`);
+  }
+  return found[1];
+}
+
+const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** Bytes from a number or "512M", "2G", "1.5G", "4096" (binary units; an optional trailing "B" or "iB"). */
+export function parseSize(size: number | string): number {
+  if (typeof size === 'number') {
+    if (Number.isSafeInteger(size) && size > 0) return size;
+    throw new UsageError(`invalid size ${size}: give a positive whole number of bytes`);
+  }
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(size);
+  if (m === null) throw new UsageError(`invalid size "${size}": use bytes or a number with K, M, G or T (e.g. 512M, 2G)`);
+  const bytes = Math.ceil(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`invalid size "${size}": it must be more than 0 bytes`);
+  return bytes;
+}
+
+/** 1.5 GiB, 12.0 MiB: for messages. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** Sizes as `--size` accepts them, rounded up to whole MiB: "97M". */
+export function sizeArgument(bytes: number): string {
+  return `${Math.ceil(bytes / 2 ** 20)}M`;
+}

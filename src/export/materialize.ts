@@ -1,0 +1,261 @@
+/**
+ * Unpack a flattened rootfs tar into a fresh directory, inside the user
+ * namespace so owners are the image's own (root:shadow stays 0:42 there).
+ * Run as the namespace's root; nothing here follows a symlink: every
+ * parent is a directory this extractor created itself.
+ *
+ * What a user namespace cannot create — device nodes and FIFOs — is not
+ * created but returned, for mke2fs' companion debugfs to add to the image.
+ * Extended attributes are applied at the end in one `setfattr --restore`
+ * run (after chown, which would clear security.capability).
+ */
+import { spawn } from 'node:child_process';
+import { chmod, link, lchown, lutimes, mkdir, open, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { HostError } from '../errors.js';
+import { normalizeEntryPath } from '../layer/entry-path.js';
+import type { TarHeader } from '../layer/tar-header.js';
+import { readTar } from '../layer/tar-reader.js';
+import { ExportError } from './errors.js';
+import { UsageCounter, type TreeUsage } from './ext4-size.js';
+
+/** An entry left for debugfs: a device node or FIFO, with what it carries. */
+export interface SpecialEntry {
+  /** Path relative to the root (latin1 binary string). */
+  path: string;
+  type: 'char' | 'block' | 'fifo';
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  major: number;
+  minor: number;
+  /** Extended attributes, values base64. */
+  xattrs: [string, string][];
+}
+
+export interface MaterializedTree {
+  usage: TreeUsage;
+  /** The root directory's own attributes, which mke2fs -d does not copy. */
+  root: { mode: number; uid: number; gid: number; mtime: number; xattrs: [string, string][] };
+  specials: SpecialEntry[];
+  /** Entries written (hardlinks included, the root not). */
+  entries: number;
+}
+
+type Kind = 'dir' | 'file' | 'other';
+
+interface DirAttrs {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
+export async function materialize(tar: Readable | AsyncIterable<Buffer>, root: string, options: { epoch?: number } = {}): Promise<MaterializedTree> {
+  const tree = new TreeWriter(root, options.epoch ?? 0);
+  await mkdir(root, { mode: 0o700 });
+  for await (const entry of readTar(tar)) await tree.add(entry.header, entry.body);
+  await tree.finish();
+  return { usage: tree.counter.usage(), root: tree.rootAttrs(), specials: tree.specials, entries: tree.entries };
+}
+
+class TreeWriter {
+  readonly counter = new UsageCounter();
+  readonly specials: SpecialEntry[] = [];
+  entries = 0;
+  private readonly kinds = new Map<string, Kind>([['', 'dir']]);
+  /** Attributes of every directory, applied last (deepest first) so writing into them works and mtimes stay. */
+  private readonly dirs = new Map<string, DirAttrs>();
+  /** setfattr --restore input, built as latin1 text. */
+  private restore = '';
+  private readonly rootBytes: Buffer;
+  private rootXattrs: [string, string][] = [];
+
+  constructor(
+    root: string,
+    private readonly defaultMtime: number,
+  ) {
+    this.rootBytes = Buffer.from(root, 'utf8');
+    this.dirs.set('', { mode: 0o755, uid: 0, gid: 0, mtime: defaultMtime });
+  }
+
+  private abs(rel: string): Buffer {
+    return rel === '' ? this.rootBytes : Buffer.concat([this.rootBytes, Buffer.from('/'), Buffer.from(rel, 'latin1')]);
+  }
+
+  async add(h: TarHeader, body: () => AsyncGenerator<Buffer>): Promise<void> {
+    const path = normalizeEntryPath(h.path, 'the flattened image');
+    if (h.type === 'link') h.linkname = normalizeEntryPath(h.linkname, `the flattened image, hardlink /${show(path)}`);
+    if (path === '') {
+      this.dirs.set('', { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+      this.rootXattrs = [...h.xattrs].map(([k, v]) => [k, v.toString('base64')]);
+      this.queueXattrs('', h);
+      this.counter.xattrs(h);
+      return;
+    }
+    this.entries++;
+    await this.ensureDir(parentOf(path));
+    this.checkNew(path, h.type === 'dir');
+    const p = this.abs(path);
+    switch (h.type) {
+      case 'dir':
+        if (this.kinds.get(path) !== 'dir') {
+          await mkdir(p, { mode: 0o700 });
+          this.kinds.set(path, 'dir');
+          this.counter.directory(path);
+        }
+        this.dirs.set(path, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+        this.counter.xattrs(h);
+        this.queueXattrs(path, h);
+        return;
+      case 'file': {
+        const fh = await open(p, 'wx', 0o600);
+        try {
+          for await (const chunk of body()) await fh.write(chunk);
+        } finally {
+          await fh.close();
+        }
+        await own(p, path, h.uid, h.gid);
+        await chmod(p, h.mode);
+        await utimes(p, h.mtime, h.mtime);
+        this.kinds.set(path, 'file');
+        this.queueXattrs(path, h);
+        break;
+      }
+      case 'link': {
+        if (this.kinds.get(h.linkname) !== 'file') {
+          throw new ExportError('EMATERIALIZE', `hardlink /${show(path)} points to /${show(h.linkname)}, which is not a regular file of the image; the image is malformed, rebuild it`);
+        }
+        await link(this.abs(h.linkname), p);
+        this.kinds.set(path, 'file');
+        break;
+      }
+      case 'symlink':
+        await symlink(Buffer.from(h.linkname, 'latin1'), p);
+        await own(p, path, h.uid, h.gid);
+        await lutimes(p, h.mtime, h.mtime);
+        this.kinds.set(path, 'other');
+        break;
+      case 'char':
+      case 'block':
+      case 'fifo':
+        this.specials.push({
+          path,
+          type: h.type,
+          mode: h.mode,
+          uid: h.uid,
+          gid: h.gid,
+          mtime: h.mtime,
+          major: h.devmajor,
+          minor: h.devminor,
+          xattrs: [...h.xattrs].map(([k, v]) => [k, v.toString('base64')]),
+        });
+        this.kinds.set(path, 'other');
+        break;
+    }
+    this.counter.entry(h);
+  }
+
+  rootAttrs(): MaterializedTree['root'] {
+    const attrs = this.dirs.get('')!;
+    return { ...attrs, xattrs: this.rootXattrs };
+  }
+
+  /** Make sure `dir` exists as a directory, creating missing parents (0755 root:root, like tar does). */
+  private async ensureDir(dir: string): Promise<void> {
+    const kind = this.kinds.get(dir);
+    if (kind === 'dir') return;
+    if (kind !== undefined) {
+      throw new ExportError('EMATERIALIZE', `the image has entries below /${show(dir)}, which is not a directory; the image is malformed, rebuild it`);
+    }
+    await this.ensureDir(parentOf(dir));
+    await mkdir(this.abs(dir), { mode: 0o700 });
+    this.kinds.set(dir, 'dir');
+    this.dirs.set(dir, { mode: 0o755, uid: 0, gid: 0, mtime: this.defaultMtime });
+    this.counter.directory(dir);
+  }
+
+  /** Each path comes once; only a directory may be named again (after children created it). */
+  private checkNew(path: string, isDir: boolean): void {
+    const kind = this.kinds.get(path);
+    if (kind === undefined || (kind === 'dir' && isDir)) return;
+    throw new ExportError('EMATERIALIZE', `the flattened image lists /${show(path)} twice; the image is malformed, rebuild it`);
+  }
+
+  private queueXattrs(path: string, h: TarHeader): void {
+    if (h.xattrs.size === 0) return;
+    let text = `# file: ${escapeName(path === '' ? '.' : `./${path}`)}\n`;
+    for (const [name, value] of h.xattrs) text += `${escapeName(name)}=0s${value.toString('base64')}\n`;
+    this.restore += `${text}\n`;
+  }
+
+  async finish(): Promise<void> {
+    if (this.restore !== '') await restoreXattrs(this.rootBytes.toString('utf8'), this.restore);
+    const deepestFirst = [...this.dirs.entries()].sort(([a], [b]) => depth(b) - depth(a));
+    for (const [path, attrs] of deepestFirst) {
+      const p = this.abs(path);
+      await own(p, path, attrs.uid, attrs.gid);
+      await chmod(p, attrs.mode);
+      await utimes(p, attrs.mtime, attrs.mtime);
+    }
+  }
+}
+
+/** Apply a getfattr-format dump with one setfattr run, paths relative to `root`. */
+async function restoreXattrs(root: string, dump: string): Promise<void> {
+  const file = `${root}.xattrs`;
+  await writeFile(file, Buffer.from(dump, 'latin1'));
+  try {
+    const stderr = await new Promise<string>((resolve, reject) => {
+      const child = spawn('setfattr', ['-h', `--restore=${file}`], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') reject(new HostError("setfattr is not installed: install the Debian package 'attr' (scripts/setup-host.sh)", { cause: e }));
+        else reject(e);
+      });
+      child.on('close', (code) => (code === 0 ? resolve('') : resolve(err.trim() || `setfattr exited with code ${code ?? '?'}`)));
+    });
+    if (stderr !== '') throw new ExportError('EMATERIALIZE', `could not set the image's extended attributes on the exported tree: ${stderr}`);
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+/** getfattr's quoting, which setfattr --restore undoes: anything but printable ASCII as \ooo. */
+function escapeName(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c > 0x20 && c < 0x7f && c !== 0x5c && c !== 0x3d ? s[i] : `\\${c.toString(8).padStart(3, '0')}`;
+  }
+  return out;
+}
+
+/** chown, with the reason an owner cannot be set inside the namespace spelled out. */
+async function own(p: Buffer, path: string, uid: number, gid: number): Promise<void> {
+  try {
+    await lchown(p, uid, gid);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    throw new ExportError(
+      'EMATERIALIZE',
+      `/${show(path)} is owned by ${uid}:${gid}, which is not mapped in eib's user namespace; give your user subordinate ids (/etc/subuid and /etc/subgid, see eib doctor)`,
+      { cause: e },
+    );
+  }
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+function depth(path: string): number {
+  return path === '' ? 0 : path.split('/').length;
+}
+
+function show(path: string): string {
+  return Buffer.from(path, 'latin1').toString('utf8');
+}
