@@ -31,6 +31,7 @@ import { applyXattrs, ExtractionJournal, ExtractionPlan, writeEntry } from './ex
 import { ApkPackageError, FileConflictError } from './package-error.js';
 import { packageLabel, readApk, type ApkControl, type ApkDataEntry, type ScriptName } from './package-file.js';
 import { runScript, type ScriptRunner } from './scripts.js';
+import { checksumOnDisk, loadProtectedPaths } from './protected-paths.js';
 import { matchTriggers } from './triggers.js';
 import type { PackageInfo } from './types.js';
 
@@ -120,6 +121,11 @@ class Ownership {
   }
 }
 
+function recordedChecksum(owner: InstalledPackage, path: string): string | undefined {
+  const { dir, base } = dirOf(path);
+  return owner.dirs.find((d) => d.name === dir)?.files.find((f) => f.name === base)?.checksum;
+}
+
 function sha1Checksum(sha1: Buffer): string {
   return `Q1${sha1.toString('base64')}`;
 }
@@ -178,6 +184,7 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
   await mkdir(root, { recursive: true });
   const db = await readDatabase(root);
   const ownership = new Ownership(db.packages);
+  const protectedPaths = await loadProtectedPaths(root);
   /** Rooted names of changed directories, in first-touched order. */
   const touched = new Set<string>();
   const progress = options.onProgress ?? (() => undefined);
@@ -259,6 +266,8 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
     const plan = new ExtractionPlan(root, label);
     const entries: ApkDataEntry[] = [];
     const skipped = new Set<string>();
+    /** Protected files kept as the root has them; the package's version goes to <path>.apk-new. */
+    const divertedTo = new Map<string, string>();
     let record: InstalledPackage | undefined;
 
     // Pass 1: verify everything, write nothing.
@@ -274,10 +283,24 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
         entries.push(entry);
         if (entry.type === 'directory' || !record) return;
         const owner = ownership.get(entry.path);
-        if (!owner) return;
-        const decision = replacesFile(owner, record);
-        if (decision === 'conflict') throw new FileConflictError(label, entry.path, [packageLabel(owner)]);
-        if (decision === 'no') skipped.add(entry.path);
+        if (owner) {
+          const decision = replacesFile(owner, record);
+          if (decision === 'conflict') throw new FileConflictError(label, entry.path, [packageLabel(owner)]);
+          if (decision === 'no') {
+            skipped.add(entry.path);
+            return;
+          }
+        }
+        if (entry.type !== 'hardlink' && protectedPaths.isProtected(dirOf(entry.path).dir)) {
+          const current = await checksumOnDisk(root, entry.path);
+          if (current === undefined) return;
+          const recorded = owner ? recordedChecksum(owner, entry.path) : undefined;
+          const shipped = entry.type === 'symlink' ? sha1Checksum(createHash('sha1').update(entry.linkTarget ?? '').digest()) : entry.sha1 ? sha1Checksum(entry.sha1) : undefined;
+          if (current !== recorded && current !== shipped) {
+            divertedTo.set(entry.path, `${entry.path}.apk-new`);
+            warnings.push(`${label}: /${entry.path} was changed in the root; the package's version is installed as /${entry.path}.apk-new`);
+          }
+        }
       },
     });
     if (!record) throw new ApkPackageError('EBADAPK', label, 'no control data');
@@ -296,7 +319,10 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
         allowUntrusted: true, // the signature verified in pass 1; the C: check still pins the bytes
         onEntry: async (entry, content, verified) => {
           if (skipped.has(entry.path)) return;
-          await writeEntry(root, entry, content, verified, plan.shipped, journal, label);
+          const diverted = divertedTo.get(entry.path);
+          const linkTarget = entry.type === 'hardlink' ? divertedTo.get(entry.linkTarget ?? '') : undefined;
+          const target = diverted ? { ...entry, path: diverted } : linkTarget ? { ...entry, linkTarget } : entry;
+          await writeEntry(root, target, content, verified, plan.shipped, journal, label);
           touched.add(`/${entry.type === 'directory' ? entry.path : dirOf(entry.path).dir}`);
         },
       });

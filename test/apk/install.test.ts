@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileConflictError, ApkPackageError } from '../../src/apk/package-error.js';
@@ -225,4 +225,35 @@ test('extended attributes from SCHILY.xattr records are set on the installed fil
   assert.deepEqual(result.warnings, []);
   const dump = execFileSync('getfattr', ['-h', '-n', 'user.eib.test', '--only-values', join(w.root, 'etc/attr.conf')], { encoding: 'utf8' });
   assert.equal(dump, 'hello');
+});
+
+test('a changed configuration file in /etc is kept; the package version goes to .apk-new', async () => {
+  const w = workspace();
+  const infos = await shelve(w.shelf, [
+    {
+      name: 'conf',
+      version: '1.0-r0',
+      files: [
+        { path: 'etc/', type: 'directory' },
+        { path: 'etc/app.conf', content: 'package\n' },
+        { path: 'etc/same.conf', content: 'same\n' },
+        { path: 'usr/', type: 'directory' },
+        { path: 'usr/share/', type: 'directory' },
+        { path: 'usr/share/data', content: 'package\n' },
+      ],
+    },
+  ]);
+  mkdirSync(join(w.root, 'etc'), { recursive: true });
+  mkdirSync(join(w.root, 'usr/share'), { recursive: true });
+  writeFileSync(join(w.root, 'etc/app.conf'), 'mine\n');
+  writeFileSync(join(w.root, 'etc/same.conf'), 'same\n');
+  writeFileSync(join(w.root, 'usr/share/data'), 'mine\n');
+  const result = await install(w.root, w.shelf, infos);
+  assert.equal(readFileSync(join(w.root, 'etc/app.conf'), 'utf8'), 'mine\n');
+  assert.equal(readFileSync(join(w.root, 'etc/app.conf.apk-new'), 'utf8'), 'package\n');
+  assert.ok(!existsSync(join(w.root, 'etc/same.conf.apk-new')), 'identical content is simply installed');
+  assert.equal(readFileSync(join(w.root, 'usr/share/data'), 'utf8'), 'package\n', 'outside protected paths the package wins');
+  assert.deepEqual(result.warnings, ["conf-1.0-r0: /etc/app.conf was changed in the root; the package's version is installed as /etc/app.conf.apk-new"]);
+  const installed = readFileSync(join(w.root, 'lib/apk/db/installed'), 'utf8');
+  assert.match(installed, new RegExp(`\\nR:app\\.conf\\nZ:${q1('package\n').replace(/[+/]/g, '\\$&')}\\n`));
 });
