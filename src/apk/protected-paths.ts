@@ -44,12 +44,10 @@ export class ProtectedPaths {
 export async function loadProtectedPaths(root: string): Promise<ProtectedPaths> {
   const rules: [string, ProtectRule][] = [...DEFAULT_RULES];
   const dir = join(root, 'etc/apk/protected_paths.d');
-  let names: string[] = [];
-  try {
-    names = (await readdir(dir)).filter((n) => n.endsWith('.list')).sort();
-  } catch {
-    names = [];
-  }
+  const names = await readdir(dir).then(
+    (all) => all.filter((n) => n.endsWith('.list')).sort(),
+    () => [] as string[],
+  );
   for (const name of names) {
     const text = await readFile(join(dir, name), 'utf8').catch(() => '');
     for (const line of text.split('\n')) {
