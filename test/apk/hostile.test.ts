@@ -168,3 +168,37 @@ test('a file replacing a directory of the root is refused', async () => {
   mkdirSync(join(s.root, 'usr'));
   await expectRefused(s, [{ path: 'usr', content: 'not a dir\n' }], /replace a directory/);
 });
+
+for (const [what, build, code] of [
+  ['a wrong datahash', { hostile: { datahash: 'f'.repeat(64) } }, 'EINTEGRITY'],
+  ['a file failing its checksum after good ones', { files: [{ path: 'etc/late', content: 'x', checksum: '0'.repeat(40) }] }, 'EINTEGRITY'],
+  ['a decompression bomb', { installedSize: 4096, files: [{ path: 'etc/bomb', zeros: 48 * 1024 * 1024 }] }, 'ETOOLARGE'],
+] as const) {
+  test(`${what} is refused by installPackages with nothing of the package written`, async () => {
+    const s = scene();
+    const [evil] = await shelve(s.shelf, [
+      { name: 'evil', version: '1.0-r0', ...build, files: [{ path: 'etc/', type: 'directory' }, { path: 'etc/marker', content: 'evil was here\n' }, ...('files' in build ? build.files : [])] },
+    ]);
+    const error = await install(s.root, s.shelf, [evil!]).then(
+      () => assert.fail('installed'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof ApkPackageError, String(error));
+    assert.equal(error.code, code, error.message);
+    assert.equal(error.package, 'evil-1.0-r0');
+    assert.ok(!listTree(s.root).includes('etc/marker'));
+    assert.equal(readFileSync(s.canary, 'utf8'), 'untouched\n');
+  });
+}
+
+test('a truncated package is refused by installPackages with nothing written', async () => {
+  const s = scene();
+  const [evil] = await shelve(s.shelf, [{ name: 'evil', version: '1.0-r0', hostile: { truncate: 100 }, files: [{ path: 'etc/', type: 'directory' }, { path: 'etc/marker', content: 'evil was here\n'.repeat(200) }] }]);
+  const error = await install(s.root, s.shelf, [{ ...evil!, size: 0 }]).then(
+    () => assert.fail('installed'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ApkPackageError, String(error));
+  assert.equal(error.code, 'ETRUNCATED', error.message);
+  assert.ok(!listTree(s.root).includes('etc/marker'));
+});
