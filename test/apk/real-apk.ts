@@ -59,7 +59,7 @@ export function realApk(): RealApk | undefined {
     sh: (script) => run(['/bin/sh', '-c', script]),
     put(hostPath, inside) {
       asTestUser(['mkdir', '-p', dirname(inRoot(inside))]);
-      asTestUser(['cp', hostPath, inRoot(inside)]);
+      asTestUser(['cp', '-f', hostPath, inRoot(inside)]);
     },
     write(inside, text) {
       asTestUser(['mkdir', '-p', dirname(inRoot(inside))]);
