@@ -4,8 +4,10 @@
  * operators, wrong case in identifiers ("ZLib"), names that are not on the
  * SPDX License List ("custom", "Public-Domain"), or words with no operator
  * between them ("GPL custom:OFL"). Operators and listed identifiers are
- * normalized; an unlisted identifier becomes a LicenseRef- of its own; text
- * that does not parse as an expression becomes one LicenseRef- as a whole.
+ * normalized; listed identifiers separated by spaces only (the older APKBUILD
+ * style) are joined with AND; an unlisted identifier becomes a LicenseRef-
+ * of its own; other text that does not parse as an expression becomes one
+ * LicenseRef- as a whole.
  */
 import { createHash } from 'node:crypto';
 import { SPDX_EXCEPTION_IDS, SPDX_LICENSE_IDS } from './license-ids.js';
@@ -125,6 +127,11 @@ export function spdxLicense(declared: string): SpdxLicense {
   if (text === '') return { expression: NOASSERTION, refs: [] };
   if (text === 'NONE' || text === NOASSERTION) return { expression: text, refs: [] };
   const refs = new Map<string, LicenseRef>();
+  // Older APKBUILDs list licenses separated by spaces, meaning all of them apply.
+  const words = text.split(/\s+/);
+  if (words.length > 1 && words.every((w) => LICENSES.has(w.toLowerCase()))) {
+    return { expression: words.map((w) => LICENSES.get(w.toLowerCase())!).join(' AND '), refs: [] };
+  }
   try {
     const expression = render(new Parser(tokenize(text)).parse(), refs);
     return { expression, refs: [...refs.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
