@@ -1,0 +1,80 @@
+/**
+ * eib.lock.json: the resolved packages of every stage and arch, in install
+ * order. When it exists, builds install exactly what it pins; a pin that the
+ * repositories no longer hold fails with a message to refresh the lock.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
+import type { AlpineArch } from '../config/types.js';
+import type { PackageInfo } from '../apk/types.js';
+import { EibError } from '../errors.js';
+
+export const LOCK_FILE = 'eib.lock.json';
+
+export interface LockedPackage {
+  name: string;
+  version: string;
+  arch: string;
+  repository: string;
+  checksum: string;
+}
+
+export interface LockFile {
+  lockVersion: 1;
+  /** arch → stage name → packages that stage installs, in install order. */
+  arches: Partial<Record<AlpineArch, Record<string, LockedPackage[]>>>;
+}
+
+export function lockPath(configDir: string): string {
+  return join(configDir, LOCK_FILE);
+}
+
+/** A lock entry; local repositories are written relative to the config's folder so the lock is portable. */
+export function lockedPackage(p: PackageInfo, configDir: string): LockedPackage {
+  const repository = isAbsolute(p.repository) ? relative(configDir, p.repository) || '.' : p.repository;
+  return { name: p.name, version: p.version, arch: p.arch, repository, checksum: p.checksum };
+}
+
+export async function readLock(configDir: string): Promise<LockFile | undefined> {
+  const path = lockPath(configDir);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  let lock: LockFile;
+  try {
+    lock = JSON.parse(text) as LockFile;
+  } catch (e) {
+    throw new EibError('ELOCK', `${path}: not valid JSON (${(e as Error).message}); run eib lock --update to rewrite it`, { exitCode: 2 });
+  }
+  if (lock.lockVersion !== 1 || typeof lock.arches !== 'object' || lock.arches === null) {
+    throw new EibError('ELOCK', `${path}: unknown lock format; run eib lock --update to rewrite it`, { exitCode: 2 });
+  }
+  return lock;
+}
+
+export async function writeLock(configDir: string, lock: LockFile): Promise<string> {
+  const path = lockPath(configDir);
+  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(lock, null, 2)}\n`);
+  await rename(tmp, path);
+  return path;
+}
+
+/** The index entries a lock pins for one stage, or an error naming what is gone. */
+export function pinnedPackages(locked: readonly LockedPackage[], available: readonly PackageInfo[], stage: string): PackageInfo[] {
+  return locked.map((pin) => {
+    const found = available.find((p) => p.name === pin.name && p.version === pin.version && p.checksum === pin.checksum);
+    if (!found) {
+      throw new EibError(
+        'ELOCKSTALE',
+        `${LOCK_FILE}: stage ${stage} pins ${pin.name}-${pin.version} (${pin.arch}), which the repositories no longer provide; run eib lock --update`,
+      );
+    }
+    return found;
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * `eib build`: for each arch, resolve packages, compute every stage's cache
+ * key, reuse the valid checkpoints, run the others inside the sandbox, and
+ * write the OCI image whose layers are the stages.
+ */
+import { performance } from 'node:perf_hooks';
+import type { AlpineArch, Config } from '../config/types.js';
+import type { Descriptor } from '../oci/types.js';
+import { fetchPackage } from '../apk/repository.js';
+import { BlobStore } from '../store/blob-store.js';
+import { runInNamespace } from '../sandbox/namespace.js';
+import { EibError, wrapError } from '../errors.js';
+import { stageCacheKey } from './cache-key.js';
+import { CheckpointStore, type Checkpoint } from './checkpoints.js';
+import { resolveStages, type ResolveOptions } from './resolve.js';
+import type { StageTaskPayload, StageTaskResult } from './stage-task.js';
+import { writeBuildImage } from './image.js';
+import { readLock } from './lock.js';
+
+export interface BuildEvents {
+  stageStart?(event: { arch: AlpineArch; stage: string; index: number; total: number; cached: boolean; key: string }): void;
+  stageDone?(event: { arch: AlpineArch; stage: string; result: StageResult }): void;
+  info?(message: string): void;
+  warn?(message: string): void;
+}
+
+export interface StageResult {
+  name: string;
+  key: string;
+  cached: boolean;
+  layer: Descriptor | null;
+  /** Compressed layer size in bytes (0 for an empty stage). */
+  size: number;
+  durationMs: number;
+}
+
+export interface ArchBuildResult {
+  arch: AlpineArch;
+  manifest: Descriptor;
+  stages: StageResult[];
+}
+
+export interface BuildResult {
+  /** The descriptor tagged in the layout: a manifest, or an index for several arches. */
+  image: Descriptor;
+  arches: ArchBuildResult[];
+}
+
+export interface BuildOptions extends ResolveOptions {
+  events?: BuildEvents;
+  signal?: AbortSignal;
+}
+
+const STAGE_TASK = new URL('./stage-task.js', import.meta.url).href;
+
+/** Build every stage of every arch and write the image to config.outputs.oci. */
+export async function build(config: Config, options: BuildOptions = {}): Promise<BuildResult> {
+  const arches: ArchState[] = [];
+  for (const arch of config.arch) arches.push(await buildArch(config, arch, options));
+  const image = await writeBuildImage(config, arches.map((a) => ({ arch: a.arch, checkpoints: a.checkpoints })));
+  return {
+    image: image.descriptor,
+    arches: arches.map((a, i) => ({ arch: a.arch, manifest: image.manifests[i]!, stages: a.stages })),
+  };
+}
+
+interface ArchState {
+  arch: AlpineArch;
+  stages: StageResult[];
+  checkpoints: Checkpoint[];
+}
+
+async function buildArch(config: Config, arch: AlpineArch, options: BuildOptions): Promise<ArchState> {
+  const events = options.events ?? {};
+  const store = new BlobStore(config.cache.dir);
+  const checkpoints = new CheckpointStore(config.cache.dir);
+  const lock = await readLock(config.dir);
+  const locked = lock?.arches[arch];
+  const resolution = await resolveStages(config, arch, {
+    ...options,
+    ...(locked ? { locked } : {}),
+    ...(events.warn ? { warn: (m: string) => events.warn?.(m) } : {}),
+  });
+  const results: StageResult[] = [];
+  const done: Checkpoint[] = [];
+  let parent: string | null = null;
+
+  for (const [index, stage] of config.stages.entries()) {
+    options.signal?.throwIfAborted();
+    const packages = resolution.stages[index]!;
+    const key = await stageCacheKey({
+      parent,
+      stage,
+      configDir: config.dir,
+      packages: packages.install.map((p) => ({ name: p.name, version: p.version, checksum: p.checksum })),
+      arch,
+      ...(config.epoch === undefined ? {} : { epoch: config.epoch }),
+    });
+    const started = performance.now();
+    let checkpoint = await checkpoints.valid(key, (d) => store.has(d));
+    const cached = checkpoint !== undefined;
+    events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key });
+    if (!checkpoint) {
+      const paths = await Promise.all(
+        packages.install.map(async (info) => {
+          const repo = resolution.repositories.find((r) => r.url === info.repository);
+          if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
+          return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir }) };
+        }),
+      );
+      const payload: StageTaskPayload = {
+        cacheDir: config.cache.dir,
+        configDir: config.dir,
+        snapshot: checkpoints.snapshotPath(key),
+        scratch: await checkpoints.scratchDir(),
+        arch,
+        lowers: done.map((c) => checkpoints.snapshotPath(c.key)).reverse(),
+        stage,
+        packages: paths,
+        world: packages.world,
+        repositories: [...config.alpine.repositories],
+        keys: [...config.alpine.keys],
+        allowUntrusted: config.alpine.allowUntrusted,
+        scriptsFatal: config.alpine.scriptsFatal,
+        ...(config.epoch === undefined ? {} : { epoch: config.epoch }),
+      };
+      let result: StageTaskResult;
+      try {
+        result = await runInNamespace<StageTaskResult>(
+          { module: STAGE_TASK, fn: 'runStage', payload },
+          { ...(options.signal ? { signal: options.signal } : {}) },
+        );
+      } catch (e) {
+        throw wrapError(`stage ${stage.name} (${arch})`, e);
+      }
+      for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);
+      checkpoint = {
+        format: 1,
+        key,
+        arch,
+        stage: stage.name,
+        steps: result.steps,
+        layer: result.layer,
+        diffId: result.diffId,
+        packages: packages.install.map((p) => `${p.name}-${p.version}`),
+        created: new Date().toISOString(),
+        durationMs: Math.round(performance.now() - started),
+      };
+      await checkpoints.write(checkpoint);
+    }
+    const stageResult: StageResult = {
+      name: stage.name,
+      key,
+      cached,
+      layer: checkpoint.layer,
+      size: checkpoint.layer?.size ?? 0,
+      durationMs: Math.round(performance.now() - started),
+    };
+    results.push(stageResult);
+    done.push(checkpoint);
+    events.stageDone?.({ arch, stage: stage.name, result: stageResult });
+    parent = key;
+  }
+  return { arch, stages: results, checkpoints: done };
+}

@@ -1,0 +1,44 @@
+/**
+ * `eib shell`: the rootfs as a stage of the last build left it, mounted
+ * from the checkpoint snapshots with a throwaway upper layer.
+ */
+import { join } from 'node:path';
+import type { AlpineArch, Config } from '../config/types.js';
+import { EibError, UsageError } from '../errors.js';
+import { openShell } from '../sandbox/shell.js';
+import { CheckpointStore } from './checkpoints.js';
+import { readBuiltImage } from './image.js';
+
+export interface ShellOptions {
+  stage?: string;
+  arch?: AlpineArch;
+  command: string[];
+  keep: boolean;
+}
+
+export async function openStageShell(config: Config, options: ShellOptions): Promise<{ code: number; kept?: string }> {
+  const arch = options.arch ?? config.arch[0]!;
+  if (!config.arch.includes(arch)) throw new UsageError(`--arch ${arch}: the config builds ${config.arch.join(', ')}`);
+  const stageName = options.stage ?? config.stages[config.stages.length - 1]!.name;
+  const index = config.stages.findIndex((s) => s.name === stageName);
+  if (index < 0) {
+    throw new UsageError(`no stage named ${stageName}; stages: ${config.stages.map((s) => s.name).join(', ')}`);
+  }
+  const image = await readBuiltImage(config, arch);
+  const checkpoints = new CheckpointStore(config.cache.dir);
+  const lowers: string[] = [];
+  for (const s of image.stages.slice(0, index + 1)) {
+    const cp = await checkpoints.read(s.key);
+    if (!cp) throw new EibError('ENOCHECKPOINT', `stage ${s.name}: its checkpoint is no longer cached; run eib build`);
+    lowers.unshift(checkpoints.snapshotPath(s.key));
+  }
+  let keep: { upper: string; work: string } | undefined;
+  let kept: string | undefined;
+  if (options.keep) {
+    const dir = await checkpoints.scratchDir();
+    keep = { upper: join(dir, 'upper'), work: join(dir, 'work') };
+    kept = keep.upper;
+  }
+  const code = await openShell({ lowers, arch, ...(options.command.length > 0 ? { command: options.command } : {}), ...(keep ? { keep } : {}) });
+  return { code, ...(kept ? { kept } : {}) };
+}

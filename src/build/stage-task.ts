@@ -1,0 +1,144 @@
+/**
+ * One stage, run inside the namespace (see sandbox/runInNamespace): mount
+ * the stage root over the earlier snapshots, run the steps in their fixed
+ * order (packages, files, host-run, run, remove), unmount, turn the
+ * upperdir into a layer, and keep the upperdir as this stage's snapshot.
+ */
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AlpineArch, Script, Stage } from '../config/types.js';
+import { EibError } from '../errors.js';
+import type { PackageInfo } from '../apk/types.js';
+import type { Descriptor, Digest } from '../oci/types.js';
+import { BlobStore } from '../store/blob-store.js';
+import { writeLayer } from '../layer/write.js';
+import { installPackages } from '../apk/install.js';
+import { loadKeys } from '../apk/keys.js';
+import { mountStageRoot } from '../sandbox/mounts.js';
+import { ensureEmulation } from '../sandbox/emulation.js';
+import { runInChroot, runOnHost } from '../sandbox/chroot.js';
+import { copyFiles } from './steps/files.js';
+import { removePaths } from './steps/remove.js';
+
+export interface StageTaskPayload {
+  cacheDir: string;
+  /** The config's folder: host-run scripts start there. */
+  configDir: string;
+  /** Where the finished upperdir goes (the snapshot of this stage). */
+  snapshot: string;
+  /** Scratch folder for upper, work and merged dirs (same filesystem as snapshot). */
+  scratch: string;
+  arch: AlpineArch;
+  /** Snapshots of the earlier stages, top (latest) first. */
+  lowers: string[];
+  stage: Stage;
+  /** Packages to install, in order, with the path of each verified-size cached .apk. */
+  packages: { info: PackageInfo; path: string }[];
+  world: string[];
+  repositories: string[];
+  keys: string[];
+  allowUntrusted: boolean;
+  scriptsFatal: boolean;
+  epoch?: number;
+}
+
+export interface StageTaskResult {
+  layer: Descriptor | null;
+  diffId: Digest | null;
+  steps: string[];
+  warnings: string[];
+}
+
+const STEP_ENV_BASE = { LANG: 'C.UTF-8' };
+
+async function scriptText(script: Script): Promise<string> {
+  return 'inline' in script ? script.inline : readFile(script.file, 'utf8');
+}
+
+function scriptLabel(script: Script, index: number): string {
+  return 'inline' in script ? `inline script ${index + 1}` : script.file;
+}
+
+export async function runStage(payload: StageTaskPayload): Promise<StageTaskResult> {
+  const { stage, arch } = payload;
+  const upper = join(payload.scratch, 'upper');
+  const work = join(payload.scratch, 'work');
+  const merged = join(payload.scratch, 'merged');
+  await Promise.all([upper, work, merged].map((d) => mkdir(d, { recursive: true })));
+  const env: Record<string, string> = { ...STEP_ENV_BASE, ...stage.env };
+  if (payload.epoch !== undefined) env['SOURCE_DATE_EPOCH'] = String(payload.epoch);
+  const steps: string[] = [];
+  const warnings: string[] = [];
+
+  const mounted = await mountStageRoot({ lowers: payload.lowers, upper, work, merged, network: stage.network, arch });
+  try {
+    const root = mounted.root;
+    const needsChroot = payload.packages.length > 0 || stage.run.length > 0;
+    if (needsChroot) await ensureEmulation(arch);
+
+    if (payload.packages.length > 0) {
+      steps.push('packages');
+      const byName = new Map(payload.packages.map((p) => [p.info, p.path]));
+      const result = await installPackages({
+        root,
+        packages: payload.packages.map((p) => p.info),
+        openPackage: async (pkg) => byName.get(pkg) ?? payload.packages.find((p) => p.info.name === pkg.name)!.path,
+        keys: loadKeys(payload.keys),
+        world: payload.world,
+        repositories: payload.repositories,
+        arch,
+        runScript: async (req) => {
+          const r = await runInChroot(req.root, [req.script, ...req.args], { env: req.env, stdio: 'pipe' });
+          return { code: r.code, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+        },
+        scriptsFatal: payload.scriptsFatal,
+        allowUntrusted: payload.allowUntrusted,
+        ...(payload.epoch === undefined ? {} : { epoch: payload.epoch }),
+      });
+      warnings.push(...result.warnings);
+    }
+
+    if (stage.files.length > 0) {
+      steps.push('files');
+      await copyFiles(root, stage.files);
+    }
+
+    for (const [i, script] of stage.hostRun.entries()) {
+      if (i === 0) steps.push('host-run');
+      const argv = 'inline' in script ? ['/bin/sh', '-ec', script.inline] : ['/bin/sh', '-e', script.file];
+      const r = await runOnHost(argv, { env: { ...env, ROOTFS: root }, cwd: payload.configDir });
+      if (r.code !== 0) {
+        throw new EibError('ESTEP', `stage ${stage.name}: host-run ${scriptLabel(script, i)} exited with code ${r.code}`);
+      }
+    }
+
+    for (const [i, script] of stage.run.entries()) {
+      if (i === 0) steps.push('run');
+      const r = await runInChroot(root, ['/bin/sh', '-ec', await scriptText(script)], { env, stdio: 'inherit' });
+      if (r.code !== 0) {
+        throw new EibError('ESTEP', `stage ${stage.name}: run ${scriptLabel(script, i)} exited with code ${r.code} (in the ${arch} chroot)`);
+      }
+    }
+
+    if (stage.remove.length > 0) {
+      steps.push('remove');
+      await removePaths(root, stage.remove);
+    }
+  } finally {
+    await mounted.release();
+  }
+
+  const store = new BlobStore(payload.cacheDir);
+  const layer = await writeLayer(store, {
+    dir: upper,
+    kind: 'upperdir',
+    lowers: payload.lowers,
+    ...(payload.epoch === undefined ? {} : { epoch: payload.epoch }),
+  });
+  await rm(payload.snapshot, { recursive: true, force: true });
+  await mkdir(join(payload.snapshot, '..'), { recursive: true });
+  await rename(upper, payload.snapshot);
+  await rm(payload.scratch, { recursive: true, force: true });
+  const empty = layer.entries === 0;
+  return { layer: empty ? null : layer.descriptor, diffId: empty ? null : layer.diffId, steps, warnings };
+}

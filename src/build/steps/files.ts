@@ -1,0 +1,80 @@
+/**
+ * The `files` step: copy host paths into the rootfs. Runs inside the
+ * namespace (uid 0 there), so it can give the copies the owner the config
+ * asks for (default 0:0). A source ending in "/" copies a directory's
+ * contents into dest; otherwise the source itself is copied to dest (or
+ * into dest when dest ends in "/" or is an existing directory).
+ */
+import { chmod, copyFile, lchown, lstat, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { FileCopy } from '../../config/types.js';
+import { EibError } from '../../errors.js';
+import { resolveInRoot } from '../rootfs-path.js';
+
+interface Ownership {
+  uid: number;
+  gid: number;
+  mode: number | undefined;
+}
+
+function ownership(copy: FileCopy): Ownership {
+  const [uid, gid] = (copy.owner ?? '0:0').split(':').map(Number);
+  return { uid: uid ?? 0, gid: gid ?? uid ?? 0, mode: copy.mode === undefined ? undefined : parseInt(copy.mode, 8) };
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Copy one host entry (recursively) to the host path `to`, replacing what is there. */
+async function copyEntry(from: string, to: string, own: Ownership): Promise<number> {
+  const st = await lstat(from);
+  if (st.isDirectory()) {
+    if (!(await isDirectory(to))) {
+      await rm(to, { force: true });
+      await mkdir(to);
+    }
+    await chmod(to, st.mode & 0o7777);
+    await lchown(to, own.uid, own.gid);
+    let count = 1;
+    for (const name of (await readdir(from)).sort()) count += await copyEntry(join(from, name), join(to, name), own);
+    return count;
+  }
+  await rm(to, { recursive: true, force: true });
+  if (st.isSymbolicLink()) {
+    await symlink(await readlink(from), to);
+    await lchown(to, own.uid, own.gid);
+    return 1;
+  }
+  if (!st.isFile()) {
+    throw new EibError('EFILETYPE', `files: ${from} is not a regular file, directory or symlink; copy only those`, { exitCode: 2 });
+  }
+  await copyFile(from, to);
+  // chown before chmod: chown clears setuid bits.
+  await lchown(to, own.uid, own.gid);
+  await chmod(to, own.mode ?? st.mode & 0o7777);
+  return 1;
+}
+
+/** Apply every copy of a stage; returns the number of entries written. */
+export async function copyFiles(root: string, copies: readonly FileCopy[]): Promise<number> {
+  let count = 0;
+  for (const copy of copies) {
+    const own = ownership(copy);
+    const contentsOnly = copy.src.endsWith('/');
+    let dest = await resolveInRoot(root, copy.dest);
+    if (contentsOnly) {
+      await mkdir(dest, { recursive: true });
+      for (const name of (await readdir(copy.src)).sort()) count += await copyEntry(join(copy.src, name), join(dest, name), own);
+      continue;
+    }
+    if (copy.dest.endsWith('/') || (await isDirectory(dest))) dest = join(dest, basename(copy.src));
+    await mkdir(dirname(dest), { recursive: true });
+    count += await copyEntry(copy.src, dest, own);
+  }
+  return count;
+}

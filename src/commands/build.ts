@@ -1,0 +1,39 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { buildProgress } from '../cli/build-progress.js';
+import { loadConfig } from '../config/load.js';
+import { build } from '../build/pipeline.js';
+
+export default class Build extends BaseCommand {
+  static override summary = 'Build every stage of eib.yaml into an OCI image, reusing cached checkpoints.';
+  static override examples = ['<%= config.bin %> build', '<%= config.bin %> build --json'];
+  static override flags = {
+    offline: Flags.boolean({ summary: 'Use only cached repository indexes and packages.', default: false }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parseWithOutput(Build);
+    const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
+    const abort = new AbortController();
+    const onSigint = (): void => abort.abort(new Error('interrupted'));
+    process.once('SIGINT', onSigint);
+    try {
+      const result = await build(config, {
+        offline: flags.offline,
+        signal: abort.signal,
+        events: buildProgress(this.out, config.arch.length > 1),
+      });
+      const summary = {
+        digest: result.image.digest,
+        mediaType: result.image.mediaType,
+        oci: config.outputs.oci,
+        tag: config.outputs.tag,
+        arches: result.arches.map((a) => ({ arch: a.arch, manifest: a.manifest.digest, stages: a.stages.map((s) => ({ name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, durationMs: s.durationMs })) })),
+        stages: result.arches[0]?.stages.map((s) => ({ name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, durationMs: s.durationMs })) ?? [],
+      };
+      this.out.result(summary, `${config.outputs.oci}:${config.outputs.tag} ${result.image.digest}`);
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  }
+}
