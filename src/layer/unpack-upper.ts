@@ -8,9 +8,9 @@
  *
  * Runs inside the build's user namespace as uid 0, so owners are namespace
  * ids. Node has no mknod and no xattr API: device nodes, fifos and
- * whiteouts are made by the `mknod` binary, many per shell run, under ASCII
- * scratch names and renamed into place (names need not be UTF-8); xattrs are
- * set by one `setfattr --restore` run (Debian package `attr`).
+ * whiteouts are made by one `tar -x` run (per batch) under ASCII scratch
+ * names and renamed into place (names need not be UTF-8); xattrs are set by
+ * one `setfattr --restore` run (Debian package `attr`).
  *
  * The layer is untrusted: every entry must land inside `dir`, never through
  * a symlink, and only the xattrs a layer may carry are set (never the
@@ -20,15 +20,14 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { EibError, HostError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 import { HashCounter } from '../store/hash-stream.js';
 import { ancestors, normalizeEntryPath } from './entry-path.js';
 import { LayerError } from './errors.js';
-import type { TarHeader } from './tar-header.js';
+import { encodeHeader, END_OF_ARCHIVE, type TarHeader } from './tar-header.js';
 import { readTar } from './tar-reader.js';
 import { classifyWhiteout } from './whiteout.js';
 import { keepXattr } from './xattrs.js';
@@ -53,7 +52,7 @@ interface Meta {
   mtime: number;
 }
 
-/** A node made by the mknod binary: whiteout, device or fifo. */
+/** A node Node cannot make itself: whiteout, device or fifo. */
 interface NodeSpec extends Meta {
   kind: 'c' | 'b' | 'p';
   major: number;
@@ -70,8 +69,6 @@ export class UnpackError extends EibError<UnpackErrorCode> {
 }
 
 const OPAQUE_XATTR = 'user.overlay.opaque';
-/** Nodes per shell run: keeps argv far below the kernel's limit. */
-const NODES_PER_RUN = 2000;
 
 export async function unpackLayerToUpper(layer: Readable, dir: string, options: UnpackOptions = {}): Promise<UnpackedLayer> {
   const writer = new UpperWriter(dir, `layer ${options.name ?? ''}`.trim());
@@ -134,6 +131,10 @@ class UpperWriter {
       return;
     }
     if (wh.kind === 'whiteout') {
+      const name = wh.target.slice(wh.target.lastIndexOf('/') + 1);
+      if (name === '.' || name === '..') {
+        throw new LayerError('ELAYERPATH', `${this.where}: whiteout ${this.shown(path)} names ${this.shown(name)}, which is not an entry; the layer is malformed or malicious, rebuild it`);
+      }
       // overlayfs makes whiteouts with mode 0, owned by the mounter.
       await this.prepare(wh.target, false);
       this.nodes.set(wh.target, { kind: 'c', major: 0, minor: 0, mode: 0, uid: 0, gid: 0, mtime: h.mtime });
@@ -291,7 +292,7 @@ class UpperWriter {
     }
   }
 
-  /** Make the pending nodes under ASCII scratch names, many per shell run, then rename each into place. */
+  /** Make the pending nodes under ASCII scratch names, all in one tar run, then rename each into place. */
   private async flushNodes(): Promise<void> {
     if (this.nodes.size === 0) return;
     const pending = [...this.nodes];
@@ -300,21 +301,15 @@ class UpperWriter {
     const scratchAbs = this.abs(scratch).toString('utf8');
     await mkdir(scratchAbs, { mode: 0o700 });
     try {
-      for (let start = 0; start < pending.length; start += NODES_PER_RUN) {
-        const args: string[] = [];
-        pending.slice(start, start + NODES_PER_RUN).forEach(([, n], i) => {
-          args.push(String(start + i), (n.mode & 0o777).toString(8), n.kind, String(n.major), String(n.minor));
-        });
-        await runMknod(scratchAbs, args, this.where).catch((e: unknown) => {
-          const device = pending.find(([, n]) => n.kind !== 'p' && (n.major !== 0 || n.minor !== 0));
-          if (device === undefined) throw e;
-          throw new UnpackError(
-            'EDEVICE',
-            `${this.where}: it holds the device node ${this.shown(device[0])}, and device nodes can only be made by real root, not inside a user namespace; build this stage locally instead`,
-            { cause: e },
-          );
-        });
-      }
+      await runTool('tar', ['-x', '-f', '-', '--numeric-owner'], scratchAbs, nodeArchive(pending), `${this.where}: making device nodes and whiteouts with tar`).catch((e: unknown) => {
+        const device = pending.find(([, n]) => n.kind !== 'p' && (n.major !== 0 || n.minor !== 0));
+        if (device === undefined) throw e;
+        throw new UnpackError(
+          'EDEVICE',
+          `${this.where}: it holds the device node ${this.shown(device[0])}, and device nodes can only be made by real root, not inside a user namespace; build this stage locally instead`,
+          { cause: e },
+        );
+      });
       for (const [i, [path, n]] of pending.entries()) {
         const abs = this.abs(path);
         await rename(`${scratchAbs}/${i}`, abs);
@@ -330,16 +325,18 @@ class UpperWriter {
 
   /** All xattrs (and opaque markers) in one `setfattr --restore` run, fed getfattr's dump format. */
   private async applyXattrs(): Promise<void> {
-    const blocks: Buffer[] = [];
-    const all = new Map(this.xattrs);
-    for (const dir of this.opaque) all.set(dir, new Map([...(all.get(dir) ?? []), [OPAQUE_XATTR, Buffer.from('y')]]));
-    for (const [path, attrs] of all) {
-      const lines = [`# file: ${escapeName(path === '' ? '.' : path)}`];
-      for (const [name, value] of attrs) lines.push(`${escapeName(name)}=${value.length === 0 ? '""' : `0s${value.toString('base64')}`}`);
-      blocks.push(Buffer.from(`${lines.join('\n')}\n\n`, 'latin1'));
-    }
-    if (blocks.length === 0) return;
-    await runTool('setfattr', ['-h', '--restore=-'], this.root.toString('utf8'), Buffer.concat(blocks), `${this.where}: setting extended attributes`);
+    for (const dir of this.opaque) this.xattrs.set(dir, new Map([...(this.xattrs.get(dir) ?? []), [OPAQUE_XATTR, Buffer.from('y')]]));
+    if (this.xattrs.size === 0) return;
+    await runTool('setfattr', ['-h', '--restore=-'], this.root.toString('utf8'), xattrDump(this.xattrs), `${this.where}: setting extended attributes`);
+  }
+}
+
+/** getfattr's --dump format, which `setfattr --restore` reads. */
+function* xattrDump(all: ReadonlyMap<string, ReadonlyMap<string, Buffer>>): Generator<Buffer> {
+  for (const [path, attrs] of all) {
+    const lines = [`# file: ${escapeName(path === '' ? '.' : path)}`];
+    for (const [name, value] of attrs) lines.push(`${escapeName(name)}=${value.length === 0 ? '""' : `0s${value.toString('base64')}`}`);
+    yield Buffer.from(`${lines.join('\n')}\n\n`, 'latin1');
   }
 }
 
@@ -353,13 +350,20 @@ function escapeName(latin1: string): string {
   return out;
 }
 
-const MKNOD_LOOP = 'set -e; while [ $# -gt 0 ]; do if [ "$3" = p ]; then mknod -m "$2" "$1" p; else mknod -m "$2" "$1" "$3" "$4" "$5"; fi; shift 5; done';
-
-function runMknod(cwd: string, args: string[], where: string): Promise<void> {
-  return runTool('sh', ['-c', MKNOD_LOOP, 'mknod-batch', ...args], cwd, undefined, `${where}: making device nodes and whiteouts with mknod`);
+/**
+ * The pending nodes as a tar of headers only, named by their index. One
+ * `tar -x` makes any number of them, where the mknod binary takes one node
+ * per process (a stage deleting a package's 2000 files leaves 2000 whiteouts).
+ */
+function* nodeArchive(pending: readonly (readonly [string, NodeSpec])[]): Generator<Buffer> {
+  for (const [i, [, n]] of pending.entries()) {
+    const type = n.kind === 'c' ? 'char' : n.kind === 'b' ? 'block' : 'fifo';
+    yield encodeHeader({ path: String(i), type, mode: n.mode & 0o777, uid: 0, gid: 0, size: 0, mtime: n.mtime, linkname: '', devmajor: n.major, devminor: n.minor, xattrs: new Map() });
+  }
+  yield END_OF_ARCHIVE;
 }
 
-function runTool(command: string, args: string[], cwd: string, input: Buffer | undefined, doing: string): Promise<void> {
+function runTool(command: string, args: string[], cwd: string, input: Iterable<Buffer> | undefined, doing: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     let stderr = '';
@@ -367,7 +371,7 @@ function runTool(command: string, args: string[], cwd: string, input: Buffer | u
       if (stderr.length < 4096) stderr += d;
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') reject(new HostError(`${command} is not installed: install the Debian package '${command === 'setfattr' ? 'attr' : 'coreutils'}' (scripts/setup-host.sh)`, { cause: e }));
+      if (e.code === 'ENOENT') reject(new HostError(`${command} is not installed: install the Debian package '${command === 'setfattr' ? 'attr' : command}' (scripts/setup-host.sh)`, { cause: e }));
       else reject(e);
     });
     child.on('close', (code) => {
@@ -376,7 +380,7 @@ function runTool(command: string, args: string[], cwd: string, input: Buffer | u
     });
     if (input !== undefined) {
       child.stdin!.on('error', () => undefined); // a failing tool reports through its exit status
-      child.stdin!.end(input);
+      Readable.from(input).pipe(child.stdin!);
     }
   });
 }
