@@ -106,7 +106,7 @@ test('a build killed during stage 2 is followed by one that reuses stage 1', { s
   await new Promise((r) => child.on('close', r));
   // The sleep inside the namespace must die with eib.
   await new Promise((r) => setTimeout(r, 500));
-  assert.equal(execFileSync('sh', ['-c', "pgrep -f 'sleep 600' || true"], { encoding: 'utf8' }).trim(), '', 'no process left behind');
+  assert.equal(execFileSync('sh', ['-c', "pgrep -f '[s]leep 600' || true"], { encoding: 'utf8' }).trim(), '', 'no process left behind');
 
   writeFileSync(join(dir, 'eib.yaml'), yaml.replace('touch /started; sleep 600', 'true'));
   chownSync(join(dir, 'eib.yaml'), user.uid, user.gid);
