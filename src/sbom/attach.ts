@@ -55,9 +55,10 @@ async function attachOne(config: Config, arch: AlpineArch, image: BuiltImage, op
 /** Delete the manifests and documents of replaced SBOMs that nothing in the layout lists any more. */
 async function dropUnreferenced(image: BuiltImage, replaced: readonly Descriptor[], current: Descriptor): Promise<void> {
   const { layout } = image;
-  const listed = new Set((await layout.readIndex()).manifests.map((d) => d.digest));
+  const entries = (await layout.readIndex()).manifests;
+  const listed = new Set(entries.map((d) => d.digest));
   const inUse = new Set<string>([current.digest]);
-  for (const d of (await layout.readIndex()).manifests) {
+  for (const d of entries) {
     if (d.artifactType !== SPDX_JSON_MEDIA_TYPE || !(await layout.blobs.has(d.digest))) continue;
     for (const l of (await layout.readManifest(d)).layers) inUse.add(l.digest);
   }

@@ -8,11 +8,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseInstalled } from '../../src/apk/database.js';
+import { loadKeys } from '../../src/apk/keys.js';
+import { openRepository } from '../../src/apk/repository.js';
+import type { PackageInfo } from '../../src/apk/types.js';
+import { apkMetadata } from '../../src/sbom/apk-metadata.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { encodeHeader, END_OF_ARCHIVE, type TarHeader } from '../../src/layer/tar-header.js';
@@ -21,6 +28,7 @@ import { attachSbom, readAttachedSbom } from '../../src/sbom/attach.js';
 import { SPDX_EXCEPTION_IDS, SPDX_LICENSE_IDS } from '../../src/sbom/license-ids.js';
 import type { SpdxDocument } from '../../src/sbom/types.js';
 import { OciLayout } from '../../src/store/layout.js';
+import { loadSigningKey, writeApkIndex } from '../helpers/apk-builder.js';
 import { runEib } from '../helpers/cli.js';
 import { REPO_ROOT, SHARED_ALPINE, asUser, testUser, userTempDir } from '../helpers/user.js';
 import { spdxProblems } from './spdx-check.js';
@@ -243,4 +251,47 @@ test('after a rebuild, attaching replaces the SBOM of the old image; a removed p
   assert.equal(printed.code, 0, printed.stderr);
   assert.equal(printed.stdout, nowX86.bytes.toString('utf8'));
   assert.equal(printed.stderr, '');
+});
+
+test('packages found in a configured http repository get its download URL; the others stay NOASSERTION', { skip, timeout: 300_000 }, async () => {
+  const p = madeProject();
+  // A signed index over http listing the x86_64 minirootfs packages with their checksums (C:), so they match the image's.
+  const served = userTempDir('eib-sbom-repo-');
+  mkdirSync(join(served, 'main', 'x86_64'), { recursive: true });
+  const db = execFileSync('tar', ['-xzOf', TARBALL('x86_64'), './lib/apk/db/installed'], { encoding: 'utf8' });
+  const entries: PackageInfo[] = parseInstalled(db).map(apkMetadata).map((m) => ({
+    name: m.name, version: m.version, arch: 'x86_64', size: 1, installedSize: 1, description: m.description ?? '', url: m.url ?? '', license: m.license ?? '',
+    depends: m.depends, provides: m.provides, installIf: [], replaces: [], checksum: m.checksum, repository: '',
+  }));
+  await writeApkIndex(join(served, 'main', 'x86_64', 'APKINDEX.tar.gz'), entries, loadSigningKey(join(SHARED_ALPINE, 'keys', 'eib-test-0001.rsa')));
+  const server = createServer((req, res) => {
+    const file = join(served, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    if (!existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200);
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/main`;
+    const yaml = readFileSync(join(p.dir, 'eib.yaml'), 'utf8').replace(/repositories: \[.*\]/, `repositories: [${url}]`);
+    writeFileSync(join(p.dir, 'eib-http.yaml'), yaml);
+    const config = await loadConfig({ path: join(p.dir, 'eib-http.yaml'), cwd: p.dir });
+    // A build leaves the index in the cache; attaching never downloads.
+    await openRepository({ url, arch: 'x86_64', keys: loadKeys([...config.alpine.keys]), cacheDir: config.cache.dir });
+    const warnings: string[] = [];
+    const attached = await attachSbom(config, { onWarning: (m) => warnings.push(m) });
+    userOwns(p.dir);
+    const x86 = attached.find((a) => a.arch === 'x86_64')!.sbom;
+    validSpdx(x86);
+    const busybox = x86.packages.find((q) => q.name === 'busybox')!;
+    assert.equal(busybox.downloadLocation, `${url}/x86_64/busybox-1.36.1-r29.apk`);
+    assert.ok(x86.packages.filter((q) => q.SPDXID !== 'SPDXRef-Image').every((q) => q.downloadLocation.startsWith(`${url}/x86_64/`)));
+    // aarch64: no cached index for that arch, so no location, and a warning that says why.
+    const arm = attached.find((a) => a.arch === 'aarch64')!.sbom;
+    assert.ok(arm.packages.every((q) => q.downloadLocation === 'NOASSERTION'));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, new RegExp(`SBOM download locations from ${url} left as NOASSERTION: .*offline`));
+  } finally {
+    server.close();
+  }
 });
