@@ -8,7 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -20,8 +22,9 @@ import { canonicalJsonBytes } from '../../src/oci/canonical-json.js';
 import { digestHex, digestOf } from '../../src/oci/digest.js';
 import { Annotation, MediaType, type ImageManifest } from '../../src/oci/types.js';
 import { BlobStore } from '../../src/store/blob-store.js';
+import { encodeHeader, END_OF_ARCHIVE, type TarHeader } from '../../src/layer/tar-header.js';
 import { freePort, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { userTempDir } from '../helpers/user.js';
+import { testUser, userTempDir } from '../helpers/user.js';
 import { configFor, drive, driveOk } from './shared-cache-fixture.js';
 import type { LayerResult } from './shared-cache-tasks.js';
 
@@ -76,7 +79,11 @@ test('a checkpoint published from one cache is fetched into an empty one, and it
   assert.equal(raw.annotations?.[Annotation.Stage], 'configure');
   assert.deepEqual(raw.layers, [cp.layer]);
 
+  // B holds a stale snapshot of that key (its record lost): the pull replaces it.
   const cacheB = userTempDir('eib-sc-b-');
+  const stale = join(cacheB, 'snapshots', cp.key, 'stale');
+  mkdirSync(stale, { recursive: true });
+  for (const d of [join(cacheB, 'snapshots'), join(cacheB, 'snapshots', cp.key), stale]) chownSync(d, testUser().uid, testUser().gid);
   const fetched = fetchInto(cacheB, cp.key);
   assert.equal(fetched.error, undefined, fetched.error?.message);
   assert.deepEqual(fetched.warnings, []);
@@ -115,6 +122,7 @@ test('a checkpoint published from one cache is fetched into an empty one, and it
   assert.deepEqual([byPath.get('var/empty')?.uid, byPath.get('var/empty')?.mode], [1000, 0o2711]);
   assert.equal(byPath.get('bin/busybox')?.mode, 0o4755);
   assert.equal(byPath.get('dev/initctl')?.type, 'p');
+  assert.equal(existsSync(join(snapshotB, 'stale')), false, 'the stale snapshot was replaced');
   assert.deepEqual(readdirSync(join(cacheB, 'tmp')), [], 'no scratch left behind');
 });
 
@@ -235,4 +243,41 @@ test('a tag whose record is for another key, or whose diff_id is wrong, is refus
   } finally {
     client.close();
   }
+});
+
+test('a checkpoint holding a device node is a miss with a warning: a user namespace cannot make one', async () => {
+  // Published as root (only real root can build such a stage), fetched by the unprivileged user.
+  const rootCache = mkdtempSync(join(tmpdir(), 'eib-sc-root-'));
+  const store = new BlobStore(rootCache);
+  const header = (h: Partial<TarHeader> & Pick<TarHeader, 'path' | 'type'>): Buffer =>
+    encodeHeader({ mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1_600_000_000, linkname: '', devmajor: 0, devminor: 0, xattrs: new Map(), ...h });
+  const raw = Buffer.concat([header({ path: 'dev', type: 'dir' }), header({ path: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 }), END_OF_ARCHIVE]);
+  const blob = await store.putBytes(gzipSync(raw));
+  const k = key('device stage');
+  const cp: Checkpoint = {
+    format: 1,
+    key: k,
+    arch: 'aarch64',
+    stage: 'devices',
+    steps: ['run'],
+    layer: { mediaType: MediaType.LayerGzip, digest: blob.digest, size: blob.size },
+    diffId: digestOf(raw),
+    packages: [],
+    created: '2024-01-01T00:00:00Z',
+    durationMs: 5,
+  };
+  const cache = new SharedCache(configFor({ cacheDir: rootCache, registry: cacheRef }), store, { warn: (m) => assert.fail(m) });
+  try {
+    assert.equal(await cache.publish(cp), 'published');
+  } finally {
+    cache.close();
+  }
+  const cacheDir = userTempDir('eib-sc-device-');
+  const fetched = fetchInto(cacheDir, k);
+  assert.equal(fetched.error, undefined, fetched.error?.message);
+  assert.equal(fetched.value?.checkpoint, null);
+  assert.equal(fetched.value?.valid, false);
+  assert.equal(fetched.warnings.length, 1);
+  assert.match(fetched.warnings[0]!, /device node "dev\/null".*build this stage locally/);
+  assert.equal(existsSync(join(cacheDir, 'snapshots', k)), false);
 });
