@@ -15,6 +15,8 @@ import { CheckpointStore, type Checkpoint } from './checkpoints.js';
 import { resolveStages, type ResolveOptions } from './resolve.js';
 import type { StageTaskPayload, StageTaskResult } from './stage-task.js';
 import { writeBuildImage } from './image.js';
+import { SharedCache } from '../remote/shared-cache.js';
+import { attachSbom } from '../sbom/attach.js';
 import { readLock } from './lock.js';
 
 export interface BuildEvents {
@@ -28,6 +30,8 @@ export interface StageResult {
   name: string;
   key: string;
   cached: boolean;
+  /** Where the checkpoint came from: this machine's cache, the shared registry cache, or this build. */
+  source: 'local' | 'shared' | 'built';
   layer: Descriptor | null;
   /** Compressed layer size in bytes (0 for an empty stage). */
   size: number;
@@ -58,6 +62,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const arches: ArchState[] = [];
   for (const arch of config.arch) arches.push(await buildArch(config, arch, options));
   const image = await writeBuildImage(config, arches.map((a) => ({ arch: a.arch, checkpoints: a.checkpoints })));
+  // Every image carries an SPDX SBOM of its packages, as an OCI referrer.
+  await attachSbom(config, { onWarning: (m) => options.events?.warn?.(m) });
   return {
     image: image.descriptor,
     arches: arches.map((a, i) => ({ arch: a.arch, manifest: image.manifests[i]!, stages: a.stages })),
@@ -74,6 +80,22 @@ async function buildArch(config: Config, arch: AlpineArch, options: BuildOptions
   const events = options.events ?? {};
   const store = new BlobStore(config.cache.dir);
   const checkpoints = new CheckpointStore(config.cache.dir);
+  const shared = SharedCache.forConfig(config, store, { warn: (m) => events.warn?.(m) });
+  try {
+    return await buildStages(config, arch, options, { store, checkpoints, shared });
+  } finally {
+    shared?.close();
+  }
+}
+
+interface Stores {
+  store: BlobStore;
+  checkpoints: CheckpointStore;
+  shared: SharedCache | undefined;
+}
+
+async function buildStages(config: Config, arch: AlpineArch, options: BuildOptions, { store, checkpoints, shared }: Stores): Promise<ArchState> {
+  const events = options.events ?? {};
   const lock = await readLock(config.dir);
   const locked = lock?.arches[arch];
   const resolution = await resolveStages(config, arch, {
@@ -98,6 +120,11 @@ async function buildArch(config: Config, arch: AlpineArch, options: BuildOptions
     });
     const started = performance.now();
     let checkpoint = await checkpoints.valid(key, (d) => store.has(d));
+    let source: StageResult['source'] = checkpoint ? 'local' : 'built';
+    if (!checkpoint && shared) {
+      checkpoint = await shared.fetch(key, arch, options.signal ? { signal: options.signal } : {});
+      if (checkpoint) source = 'shared';
+    }
     const cached = checkpoint !== undefined;
     events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key });
     if (!checkpoint) {
@@ -128,7 +155,7 @@ async function buildArch(config: Config, arch: AlpineArch, options: BuildOptions
       try {
         result = await runInNamespace<StageTaskResult>(
           { module: STAGE_TASK, fn: 'runStage', payload },
-          { ...(options.signal ? { signal: options.signal } : {}) },
+          { network: stage.network, ...(options.signal ? { signal: options.signal } : {}) },
         );
       } catch (e) {
         throw wrapError(`stage ${stage.name} (${arch})`, e);
@@ -148,10 +175,13 @@ async function buildArch(config: Config, arch: AlpineArch, options: BuildOptions
       };
       await checkpoints.write(checkpoint);
     }
+    // Local hits are published too: the cache may have been built before cache.registry was set.
+    if (shared && source !== 'shared') await shared.publish(checkpoint);
     const stageResult: StageResult = {
       name: stage.name,
       key,
       cached,
+      source,
       layer: checkpoint.layer,
       size: checkpoint.layer?.size ?? 0,
       durationMs: Math.round(performance.now() - started),

@@ -2,7 +2,12 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { buildProgress } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
-import { build } from '../build/pipeline.js';
+import { build, type StageResult } from '../build/pipeline.js';
+import { exportOutputs } from '../export/export.js';
+
+function stageSummary(s: StageResult): Record<string, unknown> {
+  return { name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, source: s.source, durationMs: s.durationMs };
+}
 
 export default class Build extends BaseCommand {
   static override summary = 'Build every stage of eib.yaml into an OCI image, reusing cached checkpoints.';
@@ -23,13 +28,15 @@ export default class Build extends BaseCommand {
         signal: abort.signal,
         events: buildProgress(this.out, config.arch.length > 1),
       });
+      const outputs = await exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) });
       const summary = {
         digest: result.image.digest,
         mediaType: result.image.mediaType,
         oci: config.outputs.oci,
         tag: config.outputs.tag,
-        arches: result.arches.map((a) => ({ arch: a.arch, manifest: a.manifest.digest, stages: a.stages.map((s) => ({ name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, durationMs: s.durationMs })) })),
-        stages: result.arches[0]?.stages.map((s) => ({ name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, durationMs: s.durationMs })) ?? [],
+        arches: result.arches.map((a) => ({ arch: a.arch, manifest: a.manifest.digest, stages: a.stages.map(stageSummary) })),
+        stages: result.arches[0]?.stages.map(stageSummary) ?? [],
+        outputs: outputs.map((o) => ({ path: o.path, format: o.format, bytes: o.bytes, arch: o.arch })),
       };
       this.out.result(summary, `${config.outputs.oci}:${config.outputs.tag} ${result.image.digest}`);
     } finally {

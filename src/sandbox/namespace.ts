@@ -36,16 +36,18 @@ export interface NamespaceOptions {
   onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   /** Receives warnings about the sandbox (default: printed to stderr). */
   onWarning?: (message: string) => void;
+  /** false: a new, empty network namespace (only a loopback device); default: the host's network. */
+  network?: boolean;
 }
 
 let warnedSingleMap = false;
 
 /** The argv that enters a new namespace, for the given id mapping. */
-export function namespaceArgv(kind: IdMapKind): string[] {
+export function namespaceArgv(kind: IdMapKind, network = true): string[] {
   const unshare = findTool('unshare');
   if (unshare === undefined) throw new HostError('unshare was not found on PATH; install util-linux (Debian/Ubuntu: apt install util-linux)');
   const userArgs = kind === 'host-root' ? [] : kind === 'subordinate' ? ['--user', '--map-auto', '--map-root-user'] : ['--user', '--map-root-user'];
-  const argv = [unshare, ...userArgs, '--mount', '--pid', '--fork', '--kill-child'];
+  const argv = [unshare, ...userArgs, '--mount', '--pid', ...(network ? [] : ['--net']), '--fork', '--kill-child'];
   // setpriv makes unshare die with eib; without it the entry still exits
   // when fd 3 closes, so nothing outlives eib for long.
   const setpriv = findTool('setpriv');
@@ -65,7 +67,7 @@ export function runInNamespace<T>(task: TaskSpec, options: NamespaceOptions = {}
     warnedSingleMap = true;
     (options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(plan.reason ?? 'no subordinate id ranges');
   }
-  const argv = [...namespaceArgv(plan.kind), process.execPath, ENTRY];
+  const argv = [...namespaceArgv(plan.kind, options.network ?? true), process.execPath, ENTRY];
   const message: TaskMessage = { ...task, idMap: plan.kind };
 
   const interactive = options.stdin === 'inherit';
