@@ -92,11 +92,12 @@ export function encodeHeader(h: TarHeader): Buffer {
 }
 
 /** "<len> <key>=<value>\n", where len counts the whole record, itself included. */
+/** Keys are byte strings (xattr names may not be UTF-8), so they are encoded as latin1. */
 function paxRecord(key: string, value: Buffer): Buffer {
-  const rest = Buffer.byteLength(` ${key}=`) + value.length + 1;
+  const rest = Buffer.byteLength(` ${key}=`, 'latin1') + value.length + 1;
   let len = rest + String(rest).length;
   if (String(len).length !== String(rest).length) len = rest + String(len).length;
-  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+  return Buffer.concat([Buffer.from(`${len} ${key}=`, 'latin1'), value, Buffer.from('\n')]);
 }
 
 function splitUstarName(name: Buffer): { name: Buffer; prefix: Buffer } | null {
