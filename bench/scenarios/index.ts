@@ -1,7 +1,14 @@
-/** Every benchmark scenario; add new ones (build, export, push) here. */
+/** Every benchmark scenario, and the set `npm run bench` runs without arguments. */
 import type { Scenario } from '../harness.js';
+import { buildScenarios } from './build.js';
 import { exportExt4Scenario, exportScenario } from './export.js';
 import { flattenScenario } from './flatten.js';
 import { layerScenario } from './layer.js';
 
-export const scenarios: Scenario[] = [layerScenario, flattenScenario, exportScenario, exportExt4Scenario];
+export function scenarios(): Scenario[] {
+  return [...buildScenarios, exportScenario, exportExt4Scenario, layerScenario, flattenScenario];
+}
+
+export function defaultScenarios(): Scenario[] {
+  return scenarios();
+}
