@@ -13,7 +13,7 @@ import { EibError, wrapError } from '../errors.js';
 import { stageCacheKey } from './cache-key.js';
 import { CheckpointStore, type Checkpoint } from './checkpoints.js';
 import { resolveStages, type ResolveOptions } from './resolve.js';
-import type { StageTaskPayload, StageTaskResult } from './stage-task.js';
+import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-task.js';
 import { writeBuildImage } from './image.js';
 import { SharedCache } from '../remote/shared-cache.js';
 import { attachSbom } from '../sbom/attach.js';
@@ -22,6 +22,11 @@ import { readLock } from './lock.js';
 export interface BuildEvents {
   stageStart?(event: { arch: AlpineArch; stage: string; index: number; total: number; cached: boolean; key: string }): void;
   stageDone?(event: { arch: AlpineArch; stage: string; result: StageResult }): void;
+  stageFailed?(event: { arch: AlpineArch; stage: string }): void;
+  /** Progress inside a running stage: its steps and packages, and downloads before it. */
+  stageProgress?(event: { arch: AlpineArch; stage: string; progress: StageProgress | { type: 'download'; received: number; total: number } }): void;
+  /** Output of the stage's scripts; by default it goes straight to stderr. */
+  output?(chunk: Buffer): void;
   info?(message: string): void;
   warn?(message: string): void;
 }
@@ -128,11 +133,19 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
     const cached = checkpoint !== undefined;
     events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key });
     if (!checkpoint) {
+      const total = packages.install.reduce((n, p) => n + p.size, 0);
+      const received = new Map<string, number>();
+      const onDownload = (p: { url: string; received: number }): void => {
+        received.set(p.url, p.received);
+        let sum = 0;
+        for (const n of received.values()) sum += n;
+        events.stageProgress?.({ arch, stage: stage.name, progress: { type: 'download', received: sum, total } });
+      };
       const paths = await Promise.all(
         packages.install.map(async (info) => {
           const repo = resolution.repositories.find((r) => r.url === info.repository);
           if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
-          return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir }) };
+          return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };
         }),
       );
       const payload: StageTaskPayload = {
@@ -155,9 +168,15 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
       try {
         result = await runInNamespace<StageTaskResult>(
           { module: STAGE_TASK, fn: 'runStage', payload },
-          { network: stage.network, ...(options.signal ? { signal: options.signal } : {}) },
+          {
+            network: stage.network,
+            onProgress: (progress) => events.stageProgress?.({ arch, stage: stage.name, progress: progress as StageProgress }),
+            ...(events.output ? { onOutput: (chunk: Buffer) => events.output?.(chunk) } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
         );
       } catch (e) {
+        events.stageFailed?.({ arch, stage: stage.name });
         throw wrapError(`stage ${stage.name} (${arch})`, e);
       }
       for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);

@@ -17,6 +17,7 @@ import { loadKeys } from '../apk/keys.js';
 import { mountStageRoot } from '../sandbox/mounts.js';
 import { ensureEmulation } from '../sandbox/emulation.js';
 import { runInChroot, runOnHost } from '../sandbox/chroot.js';
+import type { TaskContext } from '../sandbox/protocol.js';
 import { copyFiles } from './steps/files.js';
 import { removePaths } from './steps/remove.js';
 
@@ -42,6 +43,11 @@ export interface StageTaskPayload {
   epoch?: number;
 }
 
+/** What a running stage reports to eib outside the namespace. */
+export type StageProgress =
+  | { type: 'step'; step: 'packages' | 'files' | 'host-run' | 'run' | 'remove' | 'layer' }
+  | { type: 'package'; name: string; index: number; total: number };
+
 export interface StageTaskResult {
   layer: Descriptor | null;
   diffId: Digest | null;
@@ -59,7 +65,8 @@ function scriptLabel(script: Script, index: number): string {
   return 'inline' in script ? `inline script ${index + 1}` : script.file;
 }
 
-export async function runStage(payload: StageTaskPayload): Promise<StageTaskResult> {
+export async function runStage(payload: StageTaskPayload, ctx?: Pick<TaskContext, 'progress'>): Promise<StageTaskResult> {
+  const report = (event: StageProgress): void => ctx?.progress(event);
   const { stage, arch } = payload;
   const upper = join(payload.scratch, 'upper');
   const work = join(payload.scratch, 'work');
@@ -78,6 +85,7 @@ export async function runStage(payload: StageTaskPayload): Promise<StageTaskResu
 
     if (payload.packages.length > 0) {
       steps.push('packages');
+      report({ type: 'step', step: 'packages' });
       const byName = new Map(payload.packages.map((p) => [p.info, p.path]));
       const result = await installPackages({
         root,
@@ -94,17 +102,24 @@ export async function runStage(payload: StageTaskPayload): Promise<StageTaskResu
         scriptsFatal: payload.scriptsFatal,
         allowUntrusted: payload.allowUntrusted,
         ...(payload.epoch === undefined ? {} : { epoch: payload.epoch }),
+        onProgress: (e) => {
+          if (e.type === 'install') report({ type: 'package', name: e.package, index: e.index, total: e.total });
+        },
       });
       warnings.push(...result.warnings);
     }
 
     if (stage.files.length > 0) {
       steps.push('files');
+      report({ type: 'step', step: 'files' });
       await copyFiles(root, stage.files);
     }
 
     for (const [i, script] of stage.hostRun.entries()) {
-      if (i === 0) steps.push('host-run');
+      if (i === 0) {
+        steps.push('host-run');
+        report({ type: 'step', step: 'host-run' });
+      }
       const argv = 'inline' in script ? ['/bin/sh', '-ec', script.inline] : ['/bin/sh', '-e', script.file];
       const r = await runOnHost(argv, { env: { ...env, ROOTFS: root }, cwd: payload.configDir });
       if (r.code !== 0) {
@@ -113,7 +128,10 @@ export async function runStage(payload: StageTaskPayload): Promise<StageTaskResu
     }
 
     for (const [i, script] of stage.run.entries()) {
-      if (i === 0) steps.push('run');
+      if (i === 0) {
+        steps.push('run');
+        report({ type: 'step', step: 'run' });
+      }
       const r = await runInChroot(root, ['/bin/sh', '-ec', await scriptText(script)], { env, stdio: 'inherit' });
       if (r.code !== 0) {
         throw new EibError('ESTEP', `stage ${stage.name}: run ${scriptLabel(script, i)} exited with code ${r.code} (in the ${arch} chroot)`);
@@ -122,12 +140,14 @@ export async function runStage(payload: StageTaskPayload): Promise<StageTaskResu
 
     if (stage.remove.length > 0) {
       steps.push('remove');
+      report({ type: 'step', step: 'remove' });
       await removePaths(root, stage.remove);
     }
   } finally {
     await mounted.release();
   }
 
+  report({ type: 'step', step: 'layer' });
   const store = new BlobStore(payload.cacheDir);
   const layer = await writeLayer(store, {
     dir: upper,

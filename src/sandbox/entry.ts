@@ -55,7 +55,11 @@ async function main(): Promise<void> {
     const mod = (await import(task.module)) as Record<string, unknown>;
     const fn = mod[task.fn];
     if (typeof fn !== 'function') throw new TypeError(`${task.module} has no exported function ${task.fn}`);
-    const ctx: TaskContext = { idMap: task.idMap, signal: stop.signal };
+    const ctx: TaskContext = {
+      idMap: task.idMap,
+      signal: stop.signal,
+      progress: (event) => channel.write(`${JSON.stringify({ progress: event })}\n`),
+    };
     const value: unknown = await (fn as (payload: unknown, ctx: TaskContext) => Promise<unknown>)(task.payload, ctx);
     outcome = value === undefined ? { ok: true } : { ok: true, value };
   } catch (e) {

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { EibError, HostError, type ExitCode } from '../errors.js';
 import { SandboxError } from './errors.js';
 import { planIdMap, type IdMapKind } from './idmap.js';
-import { CHANNEL_FD, type OutcomeMessage, type SerializedError, type TaskMessage, type TaskSpec } from './protocol.js';
+import { CHANNEL_FD, type OutcomeMessage, type ProgressMessage, type SerializedError, type TaskMessage, type TaskSpec } from './protocol.js';
 import { findTool } from './tools.js';
 
 export type { TaskContext, TaskSpec } from './protocol.js';
@@ -36,6 +36,8 @@ export interface NamespaceOptions {
   onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   /** Receives warnings about the sandbox (default: printed to stderr). */
   onWarning?: (message: string) => void;
+  /** Receives the task's progress events (TaskContext.progress), in order. */
+  onProgress?: (event: unknown) => void;
   /** false: a new, empty network namespace (only a loopback device); default: the host's network. */
   network?: boolean;
 }
@@ -94,7 +96,23 @@ export function runInNamespace<T>(task: TaskSpec, options: NamespaceOptions = {}
     };
     child.stdout?.on('data', forward('stdout'));
     child.stderr?.on('data', forward('stderr'));
-    channel.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    // Progress lines are handed on as they arrive; the outcome is the last line.
+    let outcomeLine: string | undefined;
+    channel.on('data', (chunk: Buffer) => {
+      received += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = received.indexOf('\n')) >= 0) {
+        const line = received.slice(0, newline);
+        received = received.slice(newline + 1);
+        if (line.startsWith('{"progress":')) {
+          try {
+            options.onProgress?.((JSON.parse(line) as ProgressMessage).progress);
+          } catch {
+            // a malformed progress line only loses that event
+          }
+        } else if (outcomeLine === undefined) outcomeLine = line;
+      }
+    });
     channel.on('error', () => undefined); // the child's death is reported by 'close'
     channel.write(`${JSON.stringify(message)}\n`);
 
@@ -114,7 +132,7 @@ export function runInNamespace<T>(task: TaskSpec, options: NamespaceOptions = {}
       options.signal?.removeEventListener('abort', onAbort);
       channel.destroy();
       if (aborted) return reject(aborted);
-      const line = received.split('\n')[0] ?? '';
+      const line = outcomeLine ?? '';
       let outcome: OutcomeMessage | undefined;
       try {
         outcome = line === '' ? undefined : (JSON.parse(line) as OutcomeMessage);

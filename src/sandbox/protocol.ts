@@ -1,6 +1,7 @@
 /**
  * What runInNamespace and the entry script exchange over fd 3 (a socket
- * pair): one JSON line with the task, one JSON line with the outcome.
+ * pair): one JSON line with the task; back, any number of progress lines
+ * and then one JSON line with the outcome.
  * The task's own stdout/stderr stay free for script output.
  */
 import type { IdMapKind } from './idmap.js';
@@ -32,12 +33,19 @@ export interface SerializedError {
 
 export type OutcomeMessage = { ok: true; value?: unknown } | { ok: false; error: SerializedError };
 
+/** A progress event a task reports while it runs (JSON). */
+export interface ProgressMessage {
+  progress: unknown;
+}
+
 /** What a task function receives besides its payload. */
 export interface TaskContext {
   /** How ids are mapped in this namespace (single: only root exists). */
   idMap: IdMapKind;
   /** Aborted when the entry is asked to stop (SIGTERM or SIGHUP). */
   signal: AbortSignal;
+  /** Report progress to eib outside the namespace (NamespaceOptions.onProgress). */
+  progress(event: unknown): void;
 }
 
 export function serializeError(e: unknown): SerializedError {
