@@ -36,7 +36,7 @@ export class YamlSource {
     return this.doc.contents === null || (isScalar(this.doc.contents) && this.doc.contents.value === null && this.doc.errors.length === 0);
   }
 
-  /** YAML syntax errors and aliases to undefined anchors. */
+  /** YAML syntax errors, aliases to undefined anchors, keys that are not plain values, and alias bombs. */
   syntaxProblems(): Problem[] {
     const problems: Problem[] = this.doc.errors.map((e) => ({
       path: [],
@@ -58,7 +58,32 @@ export class YamlSource {
           });
         }
       },
+      Pair: (_key, pair) => {
+        // A mapping or list as a key would be stringified by toJS (with a process warning).
+        if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) {
+          problems.push({
+            path: [],
+            at: 'value',
+            offset: (pair.key as Node).range?.[0] ?? 0,
+            message: 'invalid YAML: a key must be a plain value, not a mapping or a list; write the key as text',
+          });
+        }
+      },
     });
+    if (problems.length === 0) {
+      try {
+        this.doc.toJS();
+      } catch (e) {
+        // The yaml library refuses documents whose aliases expand exponentially ("billion laughs").
+        const first = visitFirstAlias(this.doc);
+        problems.push({
+          path: [],
+          at: 'value',
+          offset: first,
+          message: `invalid YAML: ${lowerFirst((e as Error).message)}; use fewer aliases`,
+        });
+      }
+    }
     return problems;
   }
 
@@ -121,4 +146,15 @@ export class YamlSource {
 
 function lowerFirst(s: string): string {
   return s.length > 0 ? s[0]!.toLowerCase() + s.slice(1) : s;
+}
+
+function visitFirstAlias(doc: Document.Parsed): number {
+  let offset = 0;
+  visit(doc, {
+    Alias: (_key, node) => {
+      offset = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return offset;
 }
