@@ -66,7 +66,17 @@ function scriptLabel(script: Script, index: number): string {
 }
 
 export async function runStage(payload: StageTaskPayload, ctx?: Pick<TaskContext, 'progress'>): Promise<StageTaskResult> {
-  const report = (event: StageProgress): void => ctx?.progress(event);
+  try {
+    return await stageSteps(payload, (event) => ctx?.progress(event));
+  } catch (e) {
+    // A failed stage leaves no layer and no scratch; its files belong to
+    // subordinate ids, so only the namespace can remove them.
+    await rm(payload.scratch, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function stageSteps(payload: StageTaskPayload, report: (event: StageProgress) => void): Promise<StageTaskResult> {
   const { stage, arch } = payload;
   const upper = join(payload.scratch, 'upper');
   const work = join(payload.scratch, 'work');
@@ -123,7 +133,7 @@ export async function runStage(payload: StageTaskPayload, ctx?: Pick<TaskContext
       const argv = 'inline' in script ? ['/bin/sh', '-ec', script.inline] : ['/bin/sh', '-e', script.file];
       const r = await runOnHost(argv, { env: { ...env, ROOTFS: root }, cwd: payload.configDir });
       if (r.code !== 0) {
-        throw new EibError('ESTEP', `stage ${stage.name}: host-run ${scriptLabel(script, i)} exited with code ${r.code}`);
+        throw new EibError('ESTEP', `host-run ${scriptLabel(script, i)} exited with code ${r.code}`);
       }
     }
 
@@ -134,7 +144,7 @@ export async function runStage(payload: StageTaskPayload, ctx?: Pick<TaskContext
       }
       const r = await runInChroot(root, ['/bin/sh', '-ec', await scriptText(script)], { env, stdio: 'inherit' });
       if (r.code !== 0) {
-        throw new EibError('ESTEP', `stage ${stage.name}: run ${scriptLabel(script, i)} exited with code ${r.code} (in the ${arch} chroot)`);
+        throw new EibError('ESTEP', `run ${scriptLabel(script, i)} exited with code ${r.code} (in the ${arch} chroot)`);
       }
     }
 

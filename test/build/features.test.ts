@@ -164,3 +164,18 @@ test('a second checkout with an empty cache pulls every stage from the shared re
     await registry.stop();
   }
 });
+
+test('a failing script shows its output, names the stage, step and exit code, and leaves no layer behind', { skip }, async () => {
+  const dir = project((y) => y.replace('adduser -D -u 1000 -s /bin/sh operator', 'adduser -D -u 1000 -s /bin/sh operator\n      echo "disk full, giving up" >&2; exit 3'));
+  const r = await eib(dir, ['build']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /disk full, giving up/);
+  assert.match(r.stderr, /error: stage configure \(aarch64\): run inline script 1 exited with code 3/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.deepEqual(readdirSync(join(dir, '.cache', 'eib', 'tmp')), [], 'no scratch left');
+  const ls = JSON.parse((await eib(dir, ['ls', '--json'])).stdout) as { stage: string }[];
+  assert.deepEqual(ls.map((row) => row.stage), ['base']);
+  writeFileSync(join(dir, 'eib.yaml'), readFileSync(join(dir, 'eib.yaml'), 'utf8').replace('exit 3', 'true'));
+  const fixed = await build(dir);
+  assert.deepEqual(fixed.stages.map((s) => s.source), ['local', 'built', 'built']);
+});
