@@ -28,13 +28,41 @@ export interface CommandResult {
   stderr?: string;
 }
 
-/** Run `argv` inside the root directory `root` with chroot(8). */
+/**
+ * Enters the stage root from a fresh mount and pid namespace (run as
+ * `sh -c ENTER_ROOT name ROOT CMD…`): the stage's /proc shows eib's
+ * namespace, whose /proc/1/root and /proc/1/cwd lead back to the host
+ * side; it is detached and a /proc of the new pid namespace, where every
+ * process is inside the root, is mounted instead.
+ */
+const ENTER_ROOT = [
+  'root=$1; shift',
+  'if [ -d "$root/proc" ]; then',
+  '  umount -l "$root/proc" 2>/dev/null',
+  '  mount -t proc -o nosuid,nodev,noexec proc "$root/proc" || { echo "eib: cannot mount /proc in the stage root $root" >&2; exit 125; }',
+  'fi',
+  'exec chroot "$root" "$@"',
+].join('\n');
+
+/**
+ * Run `argv` inside the root directory `root` with chroot(8). Scripts run
+ * in their own mount and pid namespace (see ENTER_ROOT); an interactive
+ * shell (the user's own session) is chrooted directly.
+ */
 export function runInChroot(root: string, argv: readonly string[], options: CommandOptions = {}): Promise<CommandResult> {
   if (argv.length === 0) throw new SandboxError('EEXEC', 'runInChroot: no command given');
-  const chroot = findTool('chroot', `${process.env['PATH'] ?? ''}:${CLEAN_PATH}`);
-  if (chroot === undefined) throw new SandboxError('EEXEC', 'chroot was not found on PATH; install coreutils');
-  // chroot(8) always starts in /; a shell inside changes to the requested directory.
+  const search = `${process.env['PATH'] ?? ''}:${CLEAN_PATH}`;
+  // The command always starts in /; a shell inside changes to the requested directory.
   const inner = options.cwd === undefined || options.cwd === '/' ? [...argv] : ['/bin/sh', '-c', 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
+  if (!options.interactive) {
+    const unshare = findTool('unshare', search);
+    const sh = findTool('sh', search);
+    if (unshare === undefined || sh === undefined) throw new SandboxError('EEXEC', 'unshare or sh was not found on PATH; install util-linux and dash');
+    const enter = [unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', sh, '-c', ENTER_ROOT, 'eib-enter-root', root];
+    return runCommand([...enter, ...inner], { ...options, cwd: '/' }, `${argv[0]} in ${root}`);
+  }
+  const chroot = findTool('chroot', search);
+  if (chroot === undefined) throw new SandboxError('EEXEC', 'chroot was not found on PATH; install coreutils');
   return runCommand([chroot, root, ...inner], { ...options, cwd: '/' }, `${argv[0]} in ${root}`);
 }
 
