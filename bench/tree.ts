@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 const WORDS = 'the of and to in is for on that with device kernel module config service network interface address route firmware package alpine busybox'.split(' ');
 
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => {
     s ^= s << 13;
@@ -19,7 +19,7 @@ function rng(seed: number): () => number {
   };
 }
 
-function textBlock(rand: () => number, size: number): Buffer {
+export function textBlock(rand: () => number, size: number): Buffer {
   const parts: string[] = [];
   let n = 0;
   while (n < size) {
@@ -31,7 +31,7 @@ function textBlock(rand: () => number, size: number): Buffer {
   return Buffer.from(parts.join('')).subarray(0, size);
 }
 
-function binaryBlock(rand: () => number, size: number): Buffer {
+export function binaryBlock(rand: () => number, size: number): Buffer {
   // Half noise, half structure: compresses roughly like machine code.
   const b = Buffer.allocUnsafe(size);
   for (let i = 0; i < size; i += 4) {

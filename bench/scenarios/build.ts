@@ -137,7 +137,7 @@ export const pushScenario: Scenario = {
     await builtDemo(ctx);
     await pushRegistry.start();
   },
-  contenders: pushContenders(pushRegistry.get, project),
+  contenders: pushContenders(pushRegistry, project),
   teardown: () => pushRegistry.stop(),
 };
 

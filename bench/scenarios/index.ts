@@ -4,9 +4,10 @@ import { buildScenarios } from './build.js';
 import { exportExt4Scenario, exportScenario } from './export.js';
 import { flattenScenario } from './flatten.js';
 import { layerScenario } from './layer.js';
+import { scaleScenarios } from './scale.js';
 
 export function scenarios(): Scenario[] {
-  return [...buildScenarios, exportScenario, exportExt4Scenario, layerScenario, flattenScenario];
+  return [...buildScenarios, exportScenario, exportExt4Scenario, ...scaleScenarios(), layerScenario, flattenScenario];
 }
 
 export function defaultScenarios(): Scenario[] {
