@@ -1,13 +1,17 @@
 /**
- * `eib push` without the CLI: which image (outputs.oci, outputs.tag), where
- * to (the REF argument, else registry.ref) and with which transport options
- * (registry.insecure / registry.ca apply to the configured registry's host).
+ * `eib push` without the CLI: which image (outputs.oci, outputs.tag) and
+ * its referrers (the SBOMs the build attached), where to (the REF argument,
+ * else registry.ref) and with which transport options (registry.insecure /
+ * registry.ca apply to the configured registry's host).
  */
 import { UsageError } from '../errors.js';
 import type { Config } from '../config/types.js';
+import type { Digest } from '../oci/types.js';
+import { RegistryClient } from './client.js';
 import { layoutSource } from './image-source.js';
 import { pushImage, type TransferOptions, type TransferProgress, type TransferResult } from './push.js';
 import { parseReference } from './reference.js';
+import { layoutReferrers, listReferrers } from './referrers.js';
 
 export interface PushConfigOptions {
   /** The REF argument; default config.registry.ref. */
@@ -15,7 +19,21 @@ export interface PushConfigOptions {
   readonly onProgress?: (event: TransferProgress) => void;
 }
 
-export async function pushConfiguredImage(config: Config, options: PushConfigOptions = {}): Promise<TransferResult> {
+/** A referrer the registry lists for a pushed manifest. */
+export interface ListedReferrer {
+  readonly digest: Digest;
+  /** Absent only for an index without one. */
+  readonly artifactType?: string;
+  /** The pushed manifest it refers to. */
+  readonly subject: Digest;
+}
+
+export interface PushedImage extends TransferResult {
+  /** What the registry lists for the pushed manifests, read back after the push. */
+  readonly referrers: readonly ListedReferrer[];
+}
+
+export async function pushConfiguredImage(config: Config, options: PushConfigOptions = {}): Promise<PushedImage> {
   const text = options.ref ?? config.registry?.ref;
   if (text === undefined) {
     throw new UsageError(`no registry to push to: give one (eib push host[:port]/repository[:tag]) or set registry.ref in ${config.file}`);
@@ -27,7 +45,19 @@ export async function pushConfiguredImage(config: Config, options: PushConfigOpt
     ...(configured === ref.registry && config.registry?.ca !== undefined ? { ca: config.registry.ca } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   };
-  return pushImage(layoutSource(config.outputs.oci, config.outputs.tag), ref, transport);
+  const client = new RegistryClient(ref.registry, transport);
+  try {
+    const pushed = await pushImage(layoutSource(config.outputs.oci, config.outputs.tag), ref, { ...transport, client, referrers: layoutReferrers(config.outputs.oci) });
+    const referrers: ListedReferrer[] = [];
+    for (const subject of pushed.manifests) {
+      for (const d of (await listReferrers(client, ref.repository, subject.digest)).manifests) {
+        referrers.push({ digest: d.digest, ...(d.artifactType === undefined ? {} : { artifactType: d.artifactType }), subject: subject.digest });
+      }
+    }
+    return { digest: pushed.digest, ref: pushed.ref, referrers };
+  } finally {
+    client.close();
+  }
 }
 
 /** One human line per blob event worth printing (none for byte counts). */

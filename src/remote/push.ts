@@ -1,7 +1,9 @@
 /**
  * Push an image (config and layers in parallel, then the manifest; for an
- * index, each platform manifest first, then the index) and pull one into an
- * OCI layout (each blob verified into a temp file, then renamed to its digest).
+ * index, each platform manifest first, then the index), then its referrers
+ * (each artifact manifest by digest, made discoverable through the
+ * registry's referrers API or the fallback tag), and pull one into an OCI
+ * layout (each blob verified into a temp file, then renamed to its digest).
  */
 import { Readable } from 'node:stream';
 import { IntegrityError, UsageError } from '../errors.js';
@@ -9,6 +11,7 @@ import { MediaType, type Descriptor, type Digest, type ImageIndex, type ImageMan
 import { OciLayout } from '../store/layout.js';
 import { RegistryClient, type BlobPushResult, type FetchedManifest, type RegistryClientOptions } from './client.js';
 import type { ImageSource } from './image-source.js';
+import { indexReferrers, referrerDescriptor, type ReferrerSource, type ReferrersVia } from './referrers.js';
 import { formatReference, manifestReference, type Reference } from './reference.js';
 import { digestOf } from '../oci/digest.js';
 
@@ -37,6 +40,25 @@ export interface TransferResult {
   readonly digest: Digest;
   /** host/repository:tag (or @digest when no tag). */
   readonly ref: string;
+}
+
+export interface PushOptions extends TransferOptions {
+  /** Referrers to push after the image: those whose subject is a pushed manifest (or the index). */
+  readonly referrers?: ReferrerSource;
+}
+
+export interface PushedReferrer {
+  /** As a referrers list shows it (artifactType, annotations). */
+  readonly descriptor: Descriptor;
+  readonly subject: Digest;
+  /** Listed by the registry's referrers API, or in the fallback tag's index. */
+  readonly via: ReferrersVia;
+}
+
+export interface PushResult extends TransferResult {
+  /** Every manifest pushed for the image: the index (when there is one) and each platform manifest. */
+  readonly manifests: readonly Descriptor[];
+  readonly referrers: readonly PushedReferrer[];
 }
 
 const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.ImageIndex, MediaType.DockerManifestList]);
@@ -95,8 +117,8 @@ function resultRef(ref: Reference, digest: Digest): string {
   return formatReference(ref.tag !== undefined ? { registry: ref.registry, repository: ref.repository, tag: ref.tag } : { registry: ref.registry, repository: ref.repository, digest });
 }
 
-/** Push the image `source` names to `ref`; returns the manifest digest. */
-export async function pushImage(source: ImageSource, ref: Reference, options: TransferOptions = {}): Promise<TransferResult> {
+/** Push the image `source` names to `ref`, then its referrers; returns the manifest digest. */
+export async function pushImage(source: ImageSource, ref: Reference, options: PushOptions = {}): Promise<PushResult> {
   const { client, owned } = clientFor(ref, options);
   try {
     const top = await source.manifest();
@@ -104,22 +126,51 @@ export async function pushImage(source: ImageSource, ref: Reference, options: Tr
       throw new UsageError(`${formatReference(ref)} pins digest ${ref.digest}, but the image to push is ${top.descriptor.digest}; drop the @digest part`);
     }
     await client.ping();
-    await pushTree(client, source, ref.repository, top.descriptor, top.bytes, ref.tag ?? top.descriptor.digest, options);
-    return { digest: top.descriptor.digest, ref: resultRef(ref, top.descriptor.digest) };
+    const manifests: Descriptor[] = [];
+    await pushTree(client, source, ref.repository, top.descriptor, top.bytes, ref.tag ?? top.descriptor.digest, options, manifests);
+    const referrers = options.referrers ? await pushReferrers(client, source, ref.repository, options.referrers, manifests, options) : [];
+    return { digest: top.descriptor.digest, ref: resultRef(ref, top.descriptor.digest), manifests, referrers };
   } finally {
     if (owned) client.close();
   }
 }
 
-async function pushTree(client: RegistryClient, source: ImageSource, repository: string, descriptor: Descriptor, bytes: Buffer, reference: string, options: TransferOptions): Promise<void> {
+/** A manifest's exact bytes from the source, checked against its digest. */
+async function readManifestBytes(source: ImageSource, digest: Digest): Promise<Buffer> {
+  const bytes = await readAll((await source.blob(digest)).open(), 4 << 20, `manifest ${digest}`);
+  if (digestOf(bytes) !== digest) throw new IntegrityError('EINTEGRITY', `the local manifest ${digest} does not match its digest; rebuild the image`);
+  return bytes;
+}
+
+/**
+ * Push the referrers of the pushed manifests (their blobs, then each by
+ * digest: after the subject, so registries that check subjects accept it),
+ * then list them per subject where the registry looks for them.
+ */
+async function pushReferrers(client: RegistryClient, source: ImageSource, repository: string, from: ReferrerSource, subjects: readonly Descriptor[], options: TransferOptions): Promise<PushedReferrer[]> {
+  const local = await from.referrers(new Set(subjects.map((d) => d.digest)));
+  const bySubject = new Map<Digest, Descriptor[]>();
+  for (const r of local) {
+    const bytes = await readManifestBytes(source, r.descriptor.digest);
+    const { descriptor, subject } = referrerDescriptor(bytes, r.descriptor.digest);
+    if (subject !== r.subject) throw new IntegrityError('EINTEGRITY', `the referrer ${r.descriptor.digest} is listed for ${r.subject} but its manifest names ${subject}; rebuild the image`);
+    await pushTree(client, source, repository, descriptor, bytes, descriptor.digest, options, []);
+    bySubject.set(subject, [...(bySubject.get(subject) ?? []), descriptor]);
+  }
+  const pushed: PushedReferrer[] = [];
+  for (const [subject, descriptors] of bySubject) {
+    const { via } = await indexReferrers(client, repository, subject, descriptors);
+    for (const descriptor of descriptors) pushed.push({ descriptor, subject, via });
+  }
+  return pushed;
+}
+
+async function pushTree(client: RegistryClient, source: ImageSource, repository: string, descriptor: Descriptor, bytes: Buffer, reference: string, options: TransferOptions, pushed: Descriptor[]): Promise<void> {
   const what = `manifest ${descriptor.digest}`;
   if (INDEX_TYPES.has(descriptor.mediaType)) {
     const index = parseJson<ImageIndex>(bytes, what);
     for (const child of index.manifests) {
-      const blob = await source.blob(child.digest);
-      const childBytes = await readAll(blob.open(), 4 << 20, `manifest ${child.digest}`);
-      if (digestOf(childBytes) !== child.digest) throw new IntegrityError('EINTEGRITY', `the local manifest ${child.digest} does not match its digest; rebuild the image`);
-      await pushTree(client, source, repository, child, childBytes, child.digest, options);
+      await pushTree(client, source, repository, child, await readManifestBytes(source, child.digest), child.digest, options, pushed);
     }
   } else {
     const manifest = parseJson<ImageManifest>(bytes, what);
@@ -142,6 +193,7 @@ async function pushTree(client: RegistryClient, source: ImageSource, repository:
     });
   }
   await client.putManifest(repository, reference, bytes, descriptor.mediaType);
+  pushed.push({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, ...(descriptor.platform ? { platform: descriptor.platform } : {}) });
 }
 
 /**
