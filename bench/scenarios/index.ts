@@ -10,6 +10,7 @@ export function scenarios(): Scenario[] {
   return [...buildScenarios, exportScenario, exportExt4Scenario, ...scaleScenarios(), layerScenario, flattenScenario];
 }
 
+/** What users do with eib; the library-level layer and flatten scenarios run when named. */
 export function defaultScenarios(): Scenario[] {
-  return scenarios();
+  return scenarios().filter((s) => s !== layerScenario && s !== flattenScenario);
 }
