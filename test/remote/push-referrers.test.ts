@@ -206,6 +206,22 @@ test('the fallback index is merged: other referrers are kept, a stale copy of th
   );
 });
 
+test('a fallback tag that holds something else than an index is reported, not overwritten', { skip }, async () => {
+  const first = await push(single, `${registry.host}/sbom/clash:v1`);
+  const tag = referrersTag(first.digest);
+  const imageManifest = raw(`${registry.host}/sbom/clash:v1`);
+  const client = new RegistryClient(registry.host, noCredentials);
+  try {
+    await client.putManifest('sbom/clash', tag, imageManifest, 'application/vnd.oci.image.manifest.v1+json');
+  } finally {
+    client.close();
+  }
+  const r = await eib(single, ['push', `${registry.host}/sbom/clash:v1`]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`sbom/clash:${tag} is the referrers tag of ${first.digest} holds application/vnd\\.oci\\.image\\.manifest\\.v1\\+json, not an OCI image index; eib will not overwrite it: delete that tag`));
+  assert.deepEqual(raw(`${registry.host}/sbom/clash:${tag}`), imageManifest, 'the tag is left as it was');
+});
+
 test('a registry with the referrers API gets the referrer by digest and no fallback tag', { skip }, async () => {
   // A referrers API in front of distribution: answers every subject with an empty list.
   const seen: string[] = [];
