@@ -157,7 +157,7 @@ export async function readReferrersTag(client: RegistryClient, repository: strin
     // The spec: a client SHOULD report a failure rather than overwrite it.
     throw new RegistryError(
       'EREGISTRY',
-      `${client.registry}/${repository}:${tag} is the referrers tag of ${subject} holds ${fetched.mediaType}, not an OCI image index; ` +
+      `the referrers tag ${client.registry}/${repository}:${tag} of ${subject} holds ${fetched.mediaType}, not an OCI image index; ` +
         'eib will not overwrite it: delete that tag, then push again',
     );
   }
