@@ -9,6 +9,7 @@ import type { Config } from '../config/types.js';
 import type { Digest } from '../oci/types.js';
 import { BlobStore } from '../store/blob-store.js';
 import { runInNamespace } from '../sandbox/namespace.js';
+import { lockForGc } from '../store/cache-lock.js';
 import { CheckpointStore } from './checkpoints.js';
 import { imageStageKeys } from './image.js';
 
@@ -31,6 +32,15 @@ async function listDir(path: string): Promise<string[]> {
 }
 
 export async function collectGarbage(config: Config, options: { all?: boolean } = {}): Promise<GcResult> {
+  const lock = await lockForGc(config.cache.dir);
+  try {
+    return await collect(config, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function collect(config: Config, options: { all?: boolean }): Promise<GcResult> {
   const checkpoints = new CheckpointStore(config.cache.dir);
   const store = new BlobStore(config.cache.dir);
   const keep = new Set(options.all ? [] : await imageStageKeys(config));

@@ -3,7 +3,10 @@
  * key, reuse the valid checkpoints, run the others inside the sandbox, and
  * write the OCI image whose layers are the stages.
  */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { lockForBuild } from '../store/cache-lock.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
 import { fetchPackage } from '../apk/repository.js';
@@ -62,8 +65,27 @@ export interface BuildOptions extends ResolveOptions {
 
 const STAGE_TASK = new URL('./stage-task.js', import.meta.url).href;
 
+/** Errors that mean a cached .apk is bad: it must not be reused by the next build. */
+const PACKAGE_FAULTS = new Set(['EINTEGRITY', 'ESIGNATURE', 'ETRUNCATED', 'EBADAPK', 'EBADSIZE', 'ETOOLARGE', 'EGZIP']);
+
+async function dropCachedPackages(cacheDir: string, paths: readonly string[]): Promise<void> {
+  const packagesDir = join(cacheDir, 'apk', 'packages');
+  for (const path of paths) {
+    if (path.startsWith(`${packagesDir}/`)) await rm(path, { force: true });
+  }
+}
+
 /** Build every stage of every arch and write the image to config.outputs.oci. */
 export async function build(config: Config, options: BuildOptions = {}): Promise<BuildResult> {
+  const lock = await lockForBuild(config.cache.dir);
+  try {
+    return await buildAll(config, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function buildAll(config: Config, options: BuildOptions): Promise<BuildResult> {
   const arches: ArchState[] = [];
   for (const arch of config.arch) arches.push(await buildArch(config, arch, options));
   const image = await writeBuildImage(config, arches.map((a) => ({ arch: a.arch, checkpoints: a.checkpoints })));
@@ -177,6 +199,7 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
         );
       } catch (e) {
         events.stageFailed?.({ arch, stage: stage.name });
+        if (e instanceof EibError && PACKAGE_FAULTS.has(e.code)) await dropCachedPackages(config.cache.dir, paths.map((p) => p.path));
         throw wrapError(`stage ${stage.name} (${arch})`, e);
       }
       for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);

@@ -179,3 +179,32 @@ test('a failing script shows its output, names the stage, step and exit code, an
   const fixed = await build(dir);
   assert.deepEqual(fixed.stages.map((s) => s.source), ['local', 'built', 'built']);
 });
+
+test('eib gc refuses to run while a build uses the cache, and a build refuses while gc runs', { skip }, async () => {
+  const dir = project((y) => y.replace('echo demo-device > /etc/hostname', 'echo demo-device > /etc/hostname; touch /started; sleep 30'));
+  const user = testUser();
+  const building = runEib(['build'], { cwd: dir, timeoutMs: 600_000 });
+  const deadline = Date.now() + 300_000;
+  const started = (): boolean => {
+    try {
+      return execFileSync('find', [join(dir, '.cache', 'eib', 'tmp'), '-name', 'started'], { encoding: 'utf8' }).trim() !== '';
+    } catch {
+      return false;
+    }
+  };
+  while (!started()) {
+    assert.ok(Date.now() < deadline, 'stage 2 never started');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const gc = await eib(dir, ['gc']);
+  assert.equal(gc.code, 1);
+  assert.match(gc.stderr, /a build \(pid \d+\) is using .*; run eib gc when it has finished/);
+  assert.ok(started(), 'gc left the running build alone');
+  const built = await building;
+  assert.equal(built.code, 0, built.stderr);
+  // A lock left by a killed gc is stale: builds go on.
+  execFileSync('sh', ['-c', `echo > ${join(dir, '.cache', 'eib', 'locks', 'gc-999999')}`]);
+  if (!user.self) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, join(dir, '.cache', 'eib', 'locks')]);
+  const again = await build(dir);
+  assert.ok(again.stages.every((s) => s.cached));
+});

@@ -51,7 +51,7 @@ test('eib push sends the built image to registry.ref; --json prints digest and r
   const { dir, image } = await project(`${registry.host}/cli/demo:v1`);
   const r = await runEib(['push', '--json'], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { digest: image!.manifest.digest, ref: `${registry.host}/cli/demo:v1` });
+  assert.deepEqual(JSON.parse(r.stdout), { digest: image!.manifest.digest, ref: `${registry.host}/cli/demo:v1`, referrers: [] });
   assert.match(r.stderr, /sha256:[0-9a-f]{12} pushed \(/, 'one progress line per blob');
   assert.equal((r.stderr.match(/ pushed \(/g) ?? []).length, 4);
   const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/cli/demo:v1`]);
