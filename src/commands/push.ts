@@ -22,6 +22,7 @@ export default class Push extends BaseCommand {
         if (line !== undefined) this.out.info(line);
       },
     });
-    this.out.result(result, `pushed ${result.ref}@${result.digest}`);
+    const referrers = result.referrers.length === 0 ? '' : ` with ${result.referrers.length} referrer${result.referrers.length === 1 ? '' : 's'} (SBOM)`;
+    this.out.result(result, `pushed ${result.ref}@${result.digest}${referrers}`);
   }
 }
