@@ -19,6 +19,7 @@ packages=(
   skopeo umoci      # independent readers of OCI layouts
   openssl           # test keys and certificates
   busybox-static    # static binaries that the test packages are built from
+  gcc libc6-dev     # the hostile-script tests build a static chroot-escape program
   file
   attr              # getfattr/setfattr: layer xattrs (security.capability, user.*)
   libcap2-bin       # setcap: file capabilities in the export tests

@@ -7,6 +7,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { SandboxError } from './errors.js';
+import { hostUmountLaunch } from './host-umount.js';
 import { exitCodeOfSignal, findTool } from './tools.js';
 
 export const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -28,20 +29,30 @@ export interface CommandResult {
   stderr?: string;
 }
 
+/** Where the host's root hangs, inside the stage's private tmpfs /dev, between pivot_root and its detach. */
+const HOST_ROOT = '/dev/.eib-host';
+
 /**
  * Enters the stage root from a fresh mount and pid namespace (run as
- * `sh -c ENTER_ROOT name ROOT CMD…`): the stage's /proc shows eib's
- * namespace, whose /proc/1/root and /proc/1/cwd lead back to the host
- * side; it is detached and a /proc of the new pid namespace, where every
- * process is inside the root, is mounted instead.
+ * `sh -c ENTER_ROOT name ROOT LOADER LIBS UMOUNT CMD…`, see hostUmountLaunch):
+ * - the stage's /proc shows eib's namespace, whose /proc/1/root leads back
+ *   to the host side; a /proc of the new pid namespace replaces it;
+ * - pivot_root makes the stage root the namespace's root, with the host's
+ *   root put under /dev (a tmpfs, so nothing reaches the layer), and the
+ *   host's umount detaches it: no chroot escape finds the host behind.
  */
 const ENTER_ROOT = [
-  'root=$1; shift',
+  'root=$1; loader=$2; libs=$3; umount_bin=$4; shift 4',
+  'fail() { echo "eib: cannot enter the stage root $root: $1" >&2; exit 125; }',
   'if [ -d "$root/proc" ]; then',
   '  umount -l "$root/proc" 2>/dev/null',
-  '  mount -t proc -o nosuid,nodev,noexec proc "$root/proc" || { echo "eib: cannot mount /proc in the stage root $root" >&2; exit 125; }',
+  '  mount -t proc -o nosuid,nodev,noexec proc "$root/proc" || fail "mounting /proc"',
   'fi',
-  'exec chroot "$root" "$@"',
+  'mountpoint -q "$root" || mount --rbind "$root" "$root" || fail "binding it"',
+  `mountpoint -q "$root/dev" && mkdir -p "$root${HOST_ROOT}" || fail "no private /dev"`,
+  `cd "$root" && pivot_root . ".${HOST_ROOT}" || fail "pivot_root"`,
+  'if [ -n "$loader" ]; then "$loader" --library-path "$libs" "$umount_bin" -n -l "' + HOST_ROOT + '"; else "$umount_bin" -n -l "' + HOST_ROOT + '"; fi || fail "detaching the host root"',
+  'cd / && exec "$@"',
 ].join('\n');
 
 /**
@@ -58,7 +69,7 @@ export function runInChroot(root: string, argv: readonly string[], options: Comm
     const unshare = findTool('unshare', search);
     const sh = findTool('sh', search);
     if (unshare === undefined || sh === undefined) throw new SandboxError('EEXEC', 'unshare or sh was not found on PATH; install util-linux and dash');
-    const enter = [unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', sh, '-c', ENTER_ROOT, 'eib-enter-root', root];
+    const enter = [unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', sh, '-c', ENTER_ROOT, 'eib-enter-root', root, ...hostUmountLaunch(HOST_ROOT, search)];
     return runCommand([...enter, ...inner], { ...options, cwd: '/' }, `${argv[0]} in ${root}`);
   }
   const chroot = findTool('chroot', search);
