@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 import { runInNamespace } from '../sandbox/namespace.js';
+import { processAlive } from '../store/cache-lock.js';
 import { e2fsTool } from './e2fs-tools.js';
 import type { Ext4TaskPayload, Ext4TaskResult } from './ext4-task.js';
 
@@ -93,16 +94,8 @@ async function staleWorkDirs(tmp: string): Promise<string[]> {
   return names
     .filter((n) => {
       const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(n);
-      return m !== null && !alive(Number(m[1]));
+      return m !== null && !processAlive(Number(m[1]));
     })
     .map((n) => join(tmp, n));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

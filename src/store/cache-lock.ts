@@ -18,7 +18,8 @@ export interface CacheLock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, but is not ours). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -41,7 +42,7 @@ async function holders(dir: string, kind: 'build' | 'gc'): Promise<number[]> {
     if (!m || m[1] !== kind) continue;
     const pid = Number(m[2]);
     if (pid === process.pid) continue;
-    if (alive(pid)) pids.push(pid);
+    if (processAlive(pid)) pids.push(pid);
     else await rm(join(dir, name), { force: true });
   }
   return pids;

@@ -6,10 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runEib, EIB_BIN } from '../helpers/cli.js';
-import { REPO_ROOT, SHARED_ALPINE, asUser, testUser, userTempDir } from '../helpers/user.js';
+import { demoProject, waitForFile } from '../helpers/demo-project.js';
+import { SHARED_ALPINE, asUser, testUser } from '../helpers/user.js';
 
 const haveShared = existsSync(join(SHARED_ALPINE, 'repo', 'v3.20', 'main', 'aarch64', 'APKINDEX.tar.gz'));
 
@@ -20,15 +21,8 @@ interface StageSummary {
   cached: boolean;
 }
 
-/** A copy of fixtures/demo pointing at the shared repository, owned by the test user. */
-function demoProject(): string {
-  const dir = userTempDir('eib-build-');
-  cpSync(join(REPO_ROOT, 'fixtures', 'demo'), dir, { recursive: true });
-  const yaml = readFileSync(join(dir, 'eib.yaml'), 'utf8').replaceAll('../../../shared/alpine', SHARED_ALPINE);
-  writeFileSync(join(dir, 'eib.yaml'), yaml);
-  const user = testUser();
-  if (!user.self) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
-  return dir;
+function demoProjectDir(): string {
+  return demoProject((y) => y, 'eib-build-');
 }
 
 async function buildJson(dir: string): Promise<{ digest: string; stages: StageSummary[] }> {
@@ -48,7 +42,7 @@ function flattenedPaths(dir: string): Set<string> {
 }
 
 test('an aarch64 build gives a three-layer image with the stages applied, reused when nothing changed', { skip: !haveShared && 'shared/alpine not present' }, async () => {
-  const dir = demoProject();
+  const dir = demoProjectDir();
   const first = await buildJson(dir);
   assert.deepEqual(first.stages.map((s) => [s.name, s.cached]), [['base', false], ['configure', false], ['prune', false]]);
 
@@ -80,25 +74,14 @@ test('an aarch64 build gives a three-layer image with the stages applied, reused
 });
 
 test('a build killed during stage 2 is followed by one that reuses stage 1', { skip: !haveShared && 'shared/alpine not present' }, async () => {
-  const dir = demoProject();
+  const dir = demoProjectDir();
   const yaml = readFileSync(join(dir, 'eib.yaml'), 'utf8').replace('echo demo-device > /etc/hostname', 'echo demo-device > /etc/hostname\n      touch /started; sleep 600');
   writeFileSync(join(dir, 'eib.yaml'), yaml);
   const user = testUser();
   const env = ['env', '-i', `PATH=${process.env['PATH']}`, `HOME=${user.home}`, 'NO_COLOR=1', `XDG_CACHE_HOME=${join(dir, '.cache')}`];
   const child = spawn(asUser()[0] ?? 'env', [...asUser().slice(1), ...env, process.execPath, EIB_BIN, 'build'], { cwd: dir, stdio: 'ignore' });
   // Wait until stage 2's script is running (its marker appears in the scratch upperdir).
-  const deadline = Date.now() + 300_000;
-  const scratchHasMarker = (): boolean => {
-    try {
-      return execFileSync('find', [join(dir, '.cache', 'eib', 'tmp'), '-name', 'started'], { encoding: 'utf8' }).trim() !== '';
-    } catch {
-      return false;
-    }
-  };
-  while (!scratchHasMarker()) {
-    assert.ok(Date.now() < deadline, 'stage 2 never started');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitForFile(join(dir, '.cache', 'eib', 'tmp'), 'started');
   // SIGKILL the whole process tree eib started, as a crash or OOM kill would.
   // With runuser in front, eib's node process is runuser's child.
   if (asUser().length > 0) execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);

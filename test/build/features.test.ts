@@ -6,11 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runEib, type RunResult } from '../helpers/cli.js';
+import { demoProject, waitForFile } from '../helpers/demo-project.js';
 import { startRegistry } from '../helpers/registry.js';
-import { REPO_ROOT, SHARED_ALPINE, testUser, userTempDir } from '../helpers/user.js';
+import { SHARED_ALPINE, testUser } from '../helpers/user.js';
 
 const haveShared = existsSync(join(SHARED_ALPINE, 'repo', 'v3.20', 'main', 'aarch64', 'APKINDEX.tar.gz'));
 const skip = !haveShared && 'shared/alpine not present';
@@ -21,15 +22,8 @@ interface BuildSummary {
   stages: { name: string; key: string; cached: boolean; source: string }[];
 }
 
-/** fixtures/demo, copied into a folder the test user owns, with `edit` applied to eib.yaml. */
 function project(edit: (yaml: string) => string = (y) => y): string {
-  const dir = userTempDir('eib-feature-');
-  cpSync(join(REPO_ROOT, 'fixtures', 'demo'), dir, { recursive: true });
-  const yaml = readFileSync(join(dir, 'eib.yaml'), 'utf8').replaceAll('../../../shared/alpine', SHARED_ALPINE);
-  writeFileSync(join(dir, 'eib.yaml'), edit(yaml));
-  const user = testUser();
-  if (!user.self) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
-  return dir;
+  return demoProject(edit, 'eib-feature-');
 }
 
 function eib(dir: string, args: string[]): Promise<RunResult> {
@@ -184,22 +178,11 @@ test('eib gc refuses to run while a build uses the cache, and a build refuses wh
   const dir = project((y) => y.replace('echo demo-device > /etc/hostname', 'echo demo-device > /etc/hostname; touch /started; sleep 30'));
   const user = testUser();
   const building = runEib(['build'], { cwd: dir, timeoutMs: 600_000 });
-  const deadline = Date.now() + 300_000;
-  const started = (): boolean => {
-    try {
-      return execFileSync('find', [join(dir, '.cache', 'eib', 'tmp'), '-name', 'started'], { encoding: 'utf8' }).trim() !== '';
-    } catch {
-      return false;
-    }
-  };
-  while (!started()) {
-    assert.ok(Date.now() < deadline, 'stage 2 never started');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitForFile(join(dir, '.cache', 'eib', 'tmp'), 'started');
   const gc = await eib(dir, ['gc']);
   assert.equal(gc.code, 1);
   assert.match(gc.stderr, /a build \(pid \d+\) is using .*; run eib gc when it has finished/);
-  assert.ok(started(), 'gc left the running build alone');
+  await waitForFile(join(dir, '.cache', 'eib', 'tmp'), 'started', 0);
   const built = await building;
   assert.equal(built.code, 0, built.stderr);
   // A lock left by a killed gc is stale: builds go on.

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -17,9 +17,10 @@ import { Readable } from 'node:stream';
 import { RegistryClient } from '../../src/remote/client.js';
 import { listReferrers, referrersTag } from '../../src/remote/referrers.js';
 import type { Descriptor, Digest, ImageIndex, ImageManifest } from '../../src/oci/types.js';
+import { demoProject } from '../helpers/demo-project.js';
 import { runEib, type RunResult } from '../helpers/cli.js';
 import { startProxy, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { REPO_ROOT, SHARED_ALPINE, testUser, userTempDir } from '../helpers/user.js';
+import { SHARED_ALPINE } from '../helpers/user.js';
 
 const haveShared = existsSync(join(SHARED_ALPINE, 'repo', 'v3.20', 'main', 'aarch64', 'APKINDEX.tar.gz'));
 const skip = !haveShared && 'shared/alpine not present';
@@ -38,15 +39,9 @@ let single: string;
 let multi: string;
 const cleanup: string[] = [];
 
-/** fixtures/demo, copied into a folder the test user owns, with `edit` applied to eib.yaml. */
 function project(edit: (yaml: string) => string = (y) => y): string {
-  const dir = userTempDir('eib-referrers-');
+  const dir = demoProject(edit, 'eib-referrers-');
   cleanup.push(dir);
-  cpSync(join(REPO_ROOT, 'fixtures', 'demo'), dir, { recursive: true });
-  const yaml = readFileSync(join(dir, 'eib.yaml'), 'utf8').replaceAll('../../../shared/alpine', SHARED_ALPINE);
-  writeFileSync(join(dir, 'eib.yaml'), edit(yaml));
-  const user = testUser();
-  if (!user.self) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
   return dir;
 }
 
