@@ -18,8 +18,8 @@ import { CheckpointStore, type Checkpoint } from './checkpoints.js';
 import { resolveStages, type ResolveOptions } from './resolve.js';
 import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-task.js';
 import { writeBuildImage } from './image.js';
-import { SharedCache } from '../remote/shared-cache.js';
-import { attachSbom } from '../sbom/attach.js';
+import type { SharedCache } from '../remote/shared-cache.js';
+import { configuredSbom } from '../sbom/attach.js';
 import { readLock } from './lock.js';
 
 export interface BuildEvents {
@@ -89,8 +89,9 @@ async function buildAll(config: Config, options: BuildOptions): Promise<BuildRes
   const arches: ArchState[] = [];
   for (const arch of config.arch) arches.push(await buildArch(config, arch, options));
   const image = await writeBuildImage(config, arches.map((a) => ({ arch: a.arch, checkpoints: a.checkpoints })));
-  // Every image carries an SPDX SBOM of its packages, as an OCI referrer.
-  await attachSbom(config, { onWarning: (m) => options.events?.warn?.(m) });
+  // Every image carries an SPDX SBOM of its packages, as an OCI referrer;
+  // an image that already has one (a no-op rebuild) keeps it.
+  for (const arch of config.arch) await configuredSbom(config, { arch, onWarning: (m) => options.events?.warn?.(m) });
   return {
     image: image.descriptor,
     arches: arches.map((a, i) => ({ arch: a.arch, manifest: image.manifests[i]!, stages: a.stages })),
@@ -107,7 +108,8 @@ async function buildArch(config: Config, arch: AlpineArch, options: BuildOptions
   const events = options.events ?? {};
   const store = new BlobStore(config.cache.dir);
   const checkpoints = new CheckpointStore(config.cache.dir);
-  const shared = SharedCache.forConfig(config, store, { warn: (m) => events.warn?.(m) });
+  // Loaded only when configured: a no-op build should not pay for the registry client.
+  const shared = config.cache.registry === undefined ? undefined : (await import('../remote/shared-cache.js')).SharedCache.forConfig(config, store, { warn: (m) => events.warn?.(m) });
   try {
     return await buildStages(config, arch, options, { store, checkpoints, shared });
   } finally {

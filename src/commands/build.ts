@@ -3,7 +3,6 @@ import { BaseCommand } from '../cli/base-command.js';
 import { buildProgress } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
 import { build, type StageResult } from '../build/pipeline.js';
-import { exportOutputs } from '../export/export.js';
 
 function stageSummary(s: StageResult): Record<string, unknown> {
   return { name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, source: s.source, durationMs: s.durationMs };
@@ -28,7 +27,11 @@ export default class Build extends BaseCommand {
         signal: abort.signal,
         events: buildProgress(this.out, config.arch.length > 1),
       });
-      const outputs = await exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) });
+      // The exporter is loaded only when eib.yaml names outputs to write.
+      const wanted = config.outputs.rootfs !== undefined || config.outputs.ext4 !== undefined;
+      const outputs = wanted
+        ? await (await import('../export/export.js')).exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) })
+        : [];
       const summary = {
         digest: result.image.digest,
         mediaType: result.image.mediaType,
