@@ -59,6 +59,7 @@ export async function* flattenTar(layers: readonly LayerOpener[], options: Flatt
   const name = (i: number): string => options.names?.[i] ?? `layer ${i + 1} of ${layers.length}`;
   const scanned: ScannedLayer[] = [];
   for (let i = 0; i < layers.length; i++) scanned.push(await scanLayer(layers[i]!, name(i)));
+  refuseSymlinkParents(scanned, name);
   const visible = decideVisibility(scanned);
   const plans = planHardlinks(scanned, visible, name);
 
@@ -119,6 +120,54 @@ async function scanLayer(open: LayerOpener, where: string): Promise<ScannedLayer
     if (classifyWhiteout(path).kind === 'none') layer.last.set(path, entry.index);
   }
   return layer;
+}
+
+/**
+ * Refuse an entry whose parent, when its layer is applied, is a symlink (of
+ * a lower layer or earlier in its own): whoever extracts the merged tar
+ * would write through that link, possibly outside the root. A layer made
+ * from an upperdir never holds such a path (it has the resolved one), so
+ * this one is malformed or malicious. Memory: the symlink paths only.
+ */
+function refuseSymlinkParents(layers: readonly ScannedLayer[], name: (i: number) => string): void {
+  const symlinks = new Set<string>();
+  /** Forget the symlinks at `path` (when `self`) and below it. */
+  const forget = (path: string, self: boolean): void => {
+    const prefix = path === '' ? '' : `${path}/`;
+    for (const s of symlinks) if ((self && s === path) || s.startsWith(prefix)) symlinks.delete(s);
+  };
+  for (let i = 0; i < layers.length; i++) {
+    const entries = layers[i]!.entries;
+    // A layer's whiteouts act on the layers below it, before its own entries land.
+    for (const e of entries) {
+      const wh = classifyWhiteout(e.path);
+      if (wh.kind === 'whiteout') forget(wh.target, true);
+      else if (wh.kind === 'opaque') forget(wh.dir, false);
+    }
+    for (const e of entries) {
+      if (classifyWhiteout(e.path).kind !== 'none') continue;
+      for (const a of ancestors(e.path)) {
+        if (!symlinks.has(a)) continue;
+        throw new LayerError(
+          'ELAYERPATH',
+          `${name(i)}: entry ${shown(e.path)} goes through the symlink ${shown(a)}; a layer never holds paths under a symlink, so this one is malformed or malicious, rebuild it`,
+        );
+      }
+      if (e.type === 'symlink') {
+        forget(e.path, false);
+        symlinks.add(e.path);
+      } else if (e.type === 'dir') {
+        symlinks.delete(e.path);
+      } else {
+        forget(e.path, true);
+      }
+    }
+  }
+}
+
+/** A latin1 entry path as the user reads it, quoted. */
+function shown(path: string): string {
+  return JSON.stringify(Buffer.from(path, 'latin1').toString('utf8'));
 }
 
 /** For each layer, the indexes of the entries that appear in the merged tree. */
