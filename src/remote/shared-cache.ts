@@ -51,6 +51,9 @@ const SNAPSHOT_TASK = new URL('./snapshot-task.js', import.meta.url).href;
 /** Local problems with a pulled layer that building the stage locally does not have. */
 const LOCAL_LIMITS: ReadonlySet<string> = new Set(['EDEVICE', 'EIDMAP']);
 
+/** A pulled layer that is malformed or tries to leave the snapshot (layer/errors.ts). */
+const HOSTILE_LAYER: ReadonlySet<string> = new Set(['ELAYERPATH', 'ELAYERLINK', 'ELAYERFORMAT']);
+
 export class SharedCache {
   /** host[:port] and repository of cache.registry. */
   readonly registry: string;
@@ -126,8 +129,18 @@ export class SharedCache {
       const parsed = parseCheckpointManifest(fetched.bytes, where, key);
       const recordBytes = await readBlob(await this.client.fetchBlob(this.repository, parsed.record.digest, parsed.record.size));
       const cp = parseCheckpointRecord(recordBytes, where, { key, arch, layer: parsed.layer });
-      if (parsed.layer !== null) await this.pullLayer(parsed.layer, options.onProgress);
-      await this.restoreSnapshot(cp, ref, options.signal);
+      const layer = parsed.layer;
+      const pulled = layer !== null && (await this.pullLayer(layer, options.onProgress));
+      try {
+        await this.restoreSnapshot(cp, ref, options.signal);
+      } catch (e) {
+        // A layer that cannot become a snapshot (hostile, or not what its diff_id says) is not kept.
+        if (pulled) await this.store.delete(layer.digest);
+        if (e instanceof EibError && HOSTILE_LAYER.has(e.code)) {
+          throw new EibError(e.code, `${e.message}; it came from the shared cache: delete the tag ${ref} from the registry, then build again`, { cause: e });
+        }
+        throw e;
+      }
       await this.checkpoints.write(cp);
       return cp;
     } catch (e) {
@@ -164,10 +177,11 @@ export class SharedCache {
     this.client.close();
   }
 
-  private async pullLayer(layer: Descriptor, onProgress?: (event: TransferProgress) => void): Promise<void> {
+  /** Download the layer into the local store; false when it was there already. */
+  private async pullLayer(layer: Descriptor, onProgress?: (event: TransferProgress) => void): Promise<boolean> {
     if ((await this.store.has(layer.digest)) && (await this.store.size(layer.digest)) === layer.size) {
       onProgress?.({ digest: layer.digest, bytes: layer.size, total: layer.size, state: 'present' });
-      return;
+      return false;
     }
     const stream = await this.client.fetchBlob(this.repository, layer.digest, layer.size);
     let received = 0;
@@ -179,6 +193,7 @@ export class SharedCache {
     }
     await this.store.put(stream, { digest: layer.digest, size: layer.size });
     onProgress?.({ digest: layer.digest, bytes: layer.size, total: layer.size, state: 'downloaded' });
+    return true;
   }
 
   private async restoreSnapshot(cp: Checkpoint, ref: string, signal?: AbortSignal): Promise<void> {
