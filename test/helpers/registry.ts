@@ -61,6 +61,9 @@ export interface RegistryOptions {
   tls?: TestCa;
   /** Redirect blob reads to this base URL (distribution's redirect middleware). */
   redirectBaseUrl?: string;
+  /** Serve this storage folder and port (to restart a halted registry with its content). */
+  storage?: string;
+  port?: number;
 }
 
 export interface TestRegistry {
@@ -69,6 +72,9 @@ export interface TestRegistry {
   url: string;
   /** Filesystem storage root. */
   storage: string;
+  port: number;
+  /** Kill the server now, keeping its storage. */
+  halt(): void;
   stop(): Promise<void>;
   /** What the registry logged (for failure messages). */
   log(): string;
@@ -94,8 +100,8 @@ async function waitForPort(host: string, port: number, child: ChildProcess, log:
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = tempDir();
   const host = options.host ?? '127.0.0.1';
-  const port = await freePort(host);
-  const storage = join(dir, 'storage');
+  const port = options.port ?? (await freePort(host));
+  const storage = options.storage ?? join(dir, 'storage');
   const lines = [
     'version: 0.1',
     'log:',
@@ -138,9 +144,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     host: `${host}:${port}`,
     url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     storage,
+    port,
     log: () => output,
+    halt: () => {
+      // As a crash would: at once, storage kept, for startRegistry({ storage, port }).
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
     stop: async () => {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await exited;
