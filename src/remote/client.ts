@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import { MediaType, type Descriptor, type Digest, type TagList } from '../oci/types.js';
 import { RegistryError } from './errors.js';
-import { Transport, isRetryableNetworkError, readSmallBody, sleep, type TransportOptions } from './transport.js';
+import { Transport, discardBody, isRetryableNetworkError, readSmallBody, sleep, type TransportOptions } from './transport.js';
 import { hashFor, verifiedStream } from './verify.js';
 
 export interface RegistryClientOptions extends TransportOptions {
@@ -51,7 +51,7 @@ const MANIFEST_LIMIT = 4 << 20;
 
 function locationOf(res: IncomingMessage, what: string): string {
   const location = res.headers.location;
-  res.resume();
+  discardBody(res);
   if (!location) throw new RegistryError('EREGISTRY', `${what}: the registry sent no Location for the upload`);
   return location;
 }
@@ -116,7 +116,7 @@ export class RegistryClient {
       expect: [200, 404],
       what: `checking blob ${digest} in ${repository}`,
     });
-    res.resume();
+    discardBody(res);
     if (res.statusCode === 404) return undefined;
     this.remember(repository, digest);
     const length = Number(res.headers['content-length']);
@@ -146,7 +146,7 @@ export class RegistryClient {
             what,
           });
           if (res.statusCode === 201) {
-            res.resume();
+            discardBody(res);
             this.remember(repository, blob.digest);
             return 'mounted';
           }
@@ -187,7 +187,7 @@ export class RegistryClient {
     }).catch((e: unknown) => {
       throw digestRejected(e, blob.digest, what);
     });
-    res.resume();
+    discardBody(res);
   }
 
   /**
@@ -225,7 +225,7 @@ export class RegistryClient {
         const status = await this.transport.request({ method: 'GET', url: location, scopes, expect: [204], what: `${what} (asking how much arrived)` });
         location = status.headers.location ?? location;
         offset = receivedFromRange(status.headers.range as string | undefined) ?? 0;
-        status.resume();
+        discardBody(status);
         onBytes?.(offset);
       }
     }
@@ -233,7 +233,7 @@ export class RegistryClient {
     const res = await this.transport.request({ method: 'PUT', url: withDigest(location, base, blob.digest), scopes, expect: [201], what }).catch((e: unknown) => {
       throw digestRejected(e, blob.digest, what);
     });
-    res.resume();
+    discardBody(res);
   }
 
   /** A stream of the blob that fails with IntegrityError unless it matches its digest. */
@@ -262,7 +262,7 @@ export class RegistryClient {
       expect: [201],
       what,
     });
-    res.resume();
+    discardBody(res);
     const said = res.headers['docker-content-digest'];
     if (typeof said === 'string' && said !== '' && said !== digest) {
       throw new IntegrityError('EINTEGRITY', `${what}: the registry stored it as ${said}, not ${digest}`);
@@ -307,7 +307,10 @@ export class RegistryClient {
     try {
       mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? contentType;
     } catch {
-      throw new RegistryError('EREGISTRY', `${what}: the manifest is not JSON`);
+      throw new RegistryError(
+        'EREGISTRY',
+        `${what}: the registry sent ${contentType || 'a body without a content type'}, not an image manifest or index (it is not JSON); check the reference, and that ${this.registry} is the registry itself, not a web page or login portal in front of it`,
+      );
     }
     return { bytes, mediaType, digest: actual };
   }
@@ -322,7 +325,7 @@ export class RegistryClient {
       expect: [200, 404],
       what: `checking manifest ${this.registry}/${repository}:${reference}`,
     });
-    res.resume();
+    discardBody(res);
     if (res.statusCode === 404) return undefined;
     const digest = res.headers['docker-content-digest'];
     if (typeof digest !== 'string' || digest === '') {

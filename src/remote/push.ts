@@ -12,6 +12,7 @@ import { OciLayout } from '../store/layout.js';
 import { RegistryClient, type BlobPushResult, type FetchedManifest, type RegistryClientOptions } from './client.js';
 import type { ImageSource } from './image-source.js';
 import { indexReferrers, referrerDescriptor, type ReferrerSource, type ReferrersVia } from './referrers.js';
+import { parsePulledManifest, type PulledManifest } from './pulled-manifest.js';
 import { formatReference, manifestReference, type Reference } from './reference.js';
 import { digestOf } from '../oci/digest.js';
 
@@ -208,8 +209,11 @@ export async function pullImage(ref: Reference, dir: string, options: TransferOp
     if (ref.digest !== undefined && top.digest !== ref.digest) {
       throw new IntegrityError('EINTEGRITY', `${formatReference(ref)}: the registry returned manifest ${top.digest}`);
     }
+    const where = formatReference(ref);
+    // Checked before the layout is created: a refused pull leaves no folder behind.
+    const parsed = parsePulledManifest(top.bytes, top.mediaType, where);
     const layout = await OciLayout.create(dir);
-    await pullTree(client, ref.repository, layout, top, options);
+    await pullTree(client, ref, layout, top, parsed, options);
     const descriptor: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     const tag = options.tag ?? ref.tag;
     if (tag !== undefined) await layout.setTag(tag, descriptor);
@@ -219,21 +223,21 @@ export async function pullImage(ref: Reference, dir: string, options: TransferOp
   }
 }
 
-async function pullTree(client: RegistryClient, repository: string, layout: OciLayout, top: FetchedManifest, options: TransferOptions): Promise<void> {
-  const what = `manifest ${top.digest}`;
-  if (INDEX_TYPES.has(top.mediaType)) {
-    const index = parseJson<ImageIndex>(top.bytes, what);
-    for (const child of index.manifests) {
-      await pullTree(client, repository, layout, await client.getManifest(repository, child.digest), options);
+async function pullTree(client: RegistryClient, ref: Reference, layout: OciLayout, top: FetchedManifest, parsed: PulledManifest, options: TransferOptions): Promise<void> {
+  if (parsed.kind === 'index') {
+    for (const child of parsed.index.manifests) {
+      const fetched = await client.getManifest(ref.repository, child.digest);
+      const where = formatReference({ registry: ref.registry, repository: ref.repository, digest: child.digest });
+      await pullTree(client, ref, layout, fetched, parsePulledManifest(fetched.bytes, fetched.mediaType, where), options);
     }
   } else {
-    const manifest = parseJson<ImageManifest>(top.bytes, what);
+    const manifest = parsed.manifest;
     await mapLimit([manifest.config, ...manifest.layers], options.concurrency ?? 3, async (d) => {
       if ((await layout.blobs.has(d.digest)) && (await layout.blobs.size(d.digest)) === d.size) {
         options.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size, state: 'present' });
         return;
       }
-      const stream = await client.fetchBlob(repository, d.digest, d.size);
+      const stream = await client.fetchBlob(ref.repository, d.digest, d.size);
       const onProgress = options.onProgress;
       async function* counted(): AsyncGenerator<Buffer> {
         let received = 0;

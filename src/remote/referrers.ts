@@ -14,7 +14,7 @@ import { SUBJECT_ANNOTATION } from '../sbom/referrers.js';
 import { OciLayout } from '../store/layout.js';
 import type { RegistryClient } from './client.js';
 import { RegistryError } from './errors.js';
-import { readSmallBody } from './transport.js';
+import { discardBody, readSmallBody } from './transport.js';
 
 /** A referrer kept locally: its manifest's descriptor and the digest of its subject. */
 export interface LocalReferrer {
@@ -123,7 +123,7 @@ export async function referrersFromApi(client: RegistryClient, repository: strin
       what,
     });
     if (res.statusCode === 404) {
-      res.resume();
+      discardBody(res);
       // A registry with the API never answers 404 (spec: "MUST NOT"); a later page's 404 is a fault.
       if (page > 0) throw new RegistryError('EREGISTRY', `${what}: the next page answered 404`, { status: 404 });
       return undefined;

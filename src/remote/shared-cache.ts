@@ -102,7 +102,13 @@ export class SharedCache {
   async lookup(key: string, arch: AlpineArch): Promise<boolean> {
     if (this.unreachable) return false;
     try {
-      return (await this.client.headManifest(this.repository, checkpointTag(key, arch))) !== undefined;
+      const found = await this.client.headManifest(this.repository, checkpointTag(key, arch));
+      if (found === undefined) return false;
+      if (found.mediaType !== MediaType.ImageManifest) {
+        this.warn(`shared cache: ${this.refFor(key, arch)} holds a ${found.mediaType || 'manifest without a media type'}, not an eib checkpoint; building this stage locally (delete that tag from the registry if eib did not write it)`);
+        return false;
+      }
+      return true;
     } catch (e) {
       this.degrade(e, `looking up ${this.refFor(key, arch)}`);
       return false;

@@ -118,6 +118,24 @@ export async function readSmallBody(res: http.IncomingMessage, limit = 1 << 20):
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Bodies eib does not read (redirects, retried errors, answers to PUTs) are drained up to this, then the connection is closed. */
+const DISCARD_LIMIT = 64 << 10;
+
+/**
+ * Let a response's body go without reading it: drained so the connection
+ * can be reused, but closed once more than DISCARD_LIMIT bytes come, so an
+ * endless body is not read forever in the background.
+ */
+export function discardBody(res: http.IncomingMessage): void {
+  let size = 0;
+  res.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > DISCARD_LIMIT) res.destroy();
+  });
+  res.on('error', () => undefined);
+  res.resume();
+}
+
 function registryCodes(body: string): { codes: string[]; text: string } {
   try {
     const parsed = JSON.parse(body) as DistributionErrors;
@@ -272,7 +290,7 @@ export class Transport {
         res = await this.send(method, url, headers, body);
         // Follow redirects; credentials go to the registry's origin only.
         for (let hops = 0; REDIRECTS.has(res.statusCode ?? 0) && res.headers.location; hops++) {
-          res.resume();
+          discardBody(res);
           if (hops >= MAX_REDIRECTS) throw new RegistryError('EREGISTRY', `${req.what}: too many redirects from ${this.registry}`);
           const next = new URL(res.headers.location, url);
           if (next.protocol === 'http:' && url.protocol === 'https:' && !this.allowHttp) {
@@ -297,7 +315,7 @@ export class Transport {
       const status = res.statusCode ?? 0;
       if (req.expect.includes(status)) return res;
       if (status === 401 && url.origin === base.origin && !authRetried) {
-        res.resume();
+        discardBody(res);
         authRetried = true;
         if (await this.auth.challenge(res.headers['www-authenticate'], req.scopes, sentAuth)) {
           attempt--;
@@ -306,7 +324,7 @@ export class Transport {
         throw new RegistryError('EAUTH', `${req.what}: ${await this.auth.describeFailure()}`, { status });
       }
       if ((status === 429 || status >= 500) && attempt < max) {
-        res.resume();
+        discardBody(res);
         await sleep(this.backoff(attempt, retryAfterMs(res.headers['retry-after'] as string | undefined)));
         continue;
       }
