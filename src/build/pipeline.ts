@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lockForBuild } from '../store/cache-lock.js';
+import { withEffectiveEpoch } from '../config/epoch.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
 import { fetchPackage } from '../apk/repository.js';
@@ -53,6 +54,8 @@ export interface ArchBuildResult {
 }
 
 export interface BuildResult {
+  /** With an epoch (config or $SOURCE_DATE_EPOCH) the same inputs give the same digest anywhere. */
+  reproducible: boolean;
   /** The descriptor tagged in the layout: a manifest, or an index for several arches. */
   image: Descriptor;
   arches: ArchBuildResult[];
@@ -76,7 +79,8 @@ async function dropCachedPackages(cacheDir: string, paths: readonly string[]): P
 }
 
 /** Build every stage of every arch and write the image to config.outputs.oci. */
-export async function build(config: Config, options: BuildOptions = {}): Promise<BuildResult> {
+export async function build(fileConfig: Config, options: BuildOptions = {}): Promise<BuildResult> {
+  const config = withEffectiveEpoch(fileConfig);
   const lock = await lockForBuild(config.cache.dir);
   try {
     return await buildAll(config, options);
@@ -93,6 +97,7 @@ async function buildAll(config: Config, options: BuildOptions): Promise<BuildRes
   // an image that already has one (a no-op rebuild) keeps it.
   for (const arch of config.arch) await configuredSbom(config, { arch, onWarning: (m) => options.events?.warn?.(m) });
   return {
+    reproducible: config.epoch !== undefined,
     image: image.descriptor,
     arches: arches.map((a, i) => ({ arch: a.arch, manifest: image.manifests[i]!, stages: a.stages })),
   };

@@ -32,8 +32,10 @@ export default class Build extends BaseCommand {
       const outputs = wanted
         ? await (await import('../export/export.js')).exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) })
         : [];
+      if (!result.reproducible) this.out.info('note: not reproducible (no epoch): set epoch in eib.yaml or $SOURCE_DATE_EPOCH for the same digest on every machine');
       const summary = {
         digest: result.image.digest,
+        reproducible: result.reproducible,
         mediaType: result.image.mediaType,
         oci: config.outputs.oci,
         tag: config.outputs.tag,

@@ -5,6 +5,7 @@
  * beside the target and renamed into place at the end.
  */
 import { resolve } from 'node:path';
+import { effectiveEpoch } from '../config/epoch.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
@@ -51,9 +52,7 @@ export interface ExportResult {
 
 /** SOURCE_DATE_EPOCH from the config, else from the environment. */
 export function exportEpoch(config: Config): number | undefined {
-  if (config.epoch !== undefined) return config.epoch;
-  const env = process.env['SOURCE_DATE_EPOCH'];
-  return env !== undefined && /^\d+$/.test(env) ? Number(env) : undefined;
+  return effectiveEpoch(config);
 }
 
 export async function exportImage(config: Config, options: ExportOptions): Promise<ExportResult> {

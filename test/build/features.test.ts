@@ -191,3 +191,21 @@ test('eib gc refuses to run while a build uses the cache, and a build refuses wh
   const again = await build(dir);
   assert.ok(again.stages.every((s) => s.cached));
 });
+
+test('$SOURCE_DATE_EPOCH makes a build reproducible like epoch does; without either the build says it is not', { skip }, async () => {
+  const withEnv = async (): Promise<BuildSummary & { reproducible: boolean }> => {
+    const dir = project();
+    const r = await runEib(['build', '--json'], { cwd: dir, env: { SOURCE_DATE_EPOCH: '1700000000' }, timeoutMs: 600_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /not reproducible/);
+    return JSON.parse(r.stdout) as BuildSummary & { reproducible: boolean };
+  };
+  const [a, b] = [await withEnv(), await withEnv()];
+  assert.equal(a.digest, b.digest);
+  assert.equal(a.reproducible, true);
+  const viaConfig = await build(project(withEpoch(1700000000)));
+  assert.equal(viaConfig.digest, a.digest, 'the same epoch from the file or the environment gives the same image');
+  const plain = await eib(project(), ['build']);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stderr, /not reproducible \(no epoch\)/);
+});
