@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lockForBuild } from '../store/cache-lock.js';
 import { withEffectiveEpoch } from '../config/epoch.js';
-import type { AlpineArch, Config } from '../config/types.js';
+import type { AlpineArch, Config, Stage } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
 import { fetchPackage } from '../apk/repository.js';
 import { BlobStore } from '../store/blob-store.js';
@@ -16,7 +16,7 @@ import { runInNamespace } from '../sandbox/namespace.js';
 import { EibError, wrapError } from '../errors.js';
 import { stageCacheKey } from './cache-key.js';
 import { CheckpointStore, type Checkpoint } from './checkpoints.js';
-import { resolveStages, type ResolveOptions } from './resolve.js';
+import { resolveStages, type ResolveOptions, type Resolution, type StagePackages } from './resolve.js';
 import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-task.js';
 import { writeBuildImage } from './image.js';
 import type { SharedCache } from '../remote/shared-cache.js';
@@ -162,66 +162,7 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
     const cached = checkpoint !== undefined;
     events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key });
     if (!checkpoint) {
-      const total = packages.install.reduce((n, p) => n + p.size, 0);
-      const received = new Map<string, number>();
-      const onDownload = (p: { url: string; received: number }): void => {
-        received.set(p.url, p.received);
-        let sum = 0;
-        for (const n of received.values()) sum += n;
-        events.stageProgress?.({ arch, stage: stage.name, progress: { type: 'download', received: sum, total } });
-      };
-      const paths = await Promise.all(
-        packages.install.map(async (info) => {
-          const repo = resolution.repositories.find((r) => r.url === info.repository);
-          if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
-          return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };
-        }),
-      );
-      const payload: StageTaskPayload = {
-        cacheDir: config.cache.dir,
-        configDir: config.dir,
-        snapshot: checkpoints.snapshotPath(key),
-        scratch: await checkpoints.scratchDir(),
-        arch,
-        lowers: done.map((c) => checkpoints.snapshotPath(c.key)).reverse(),
-        stage,
-        packages: paths,
-        world: packages.world,
-        repositories: [...config.alpine.repositories],
-        keys: [...config.alpine.keys],
-        allowUntrusted: config.alpine.allowUntrusted,
-        scriptsFatal: config.alpine.scriptsFatal,
-        ...(config.epoch === undefined ? {} : { epoch: config.epoch }),
-      };
-      let result: StageTaskResult;
-      try {
-        result = await runInNamespace<StageTaskResult>(
-          { module: STAGE_TASK, fn: 'runStage', payload },
-          {
-            network: stage.network,
-            onProgress: (progress) => events.stageProgress?.({ arch, stage: stage.name, progress: progress as StageProgress }),
-            ...(events.output ? { onOutput: (chunk: Buffer) => events.output?.(chunk) } : {}),
-            ...(options.signal ? { signal: options.signal } : {}),
-          },
-        );
-      } catch (e) {
-        events.stageFailed?.({ arch, stage: stage.name });
-        if (e instanceof EibError && PACKAGE_FAULTS.has(e.code)) await dropCachedPackages(config.cache.dir, paths.map((p) => p.path));
-        throw wrapError(`stage ${stage.name} (${arch})`, e);
-      }
-      for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);
-      checkpoint = {
-        format: 1,
-        key,
-        arch,
-        stage: stage.name,
-        steps: result.steps,
-        layer: result.layer,
-        diffId: result.diffId,
-        packages: packages.install.map((p) => `${p.name}-${p.version}`),
-        created: new Date().toISOString(),
-        durationMs: Math.round(performance.now() - started),
-      };
+      checkpoint = await runStage({ config, arch, options, checkpoints, resolution, packages, stage, key, lowers: done, started });
       await checkpoints.write(checkpoint);
     }
     // Local hits are published too: the cache may have been built before cache.registry was set.
@@ -241,4 +182,90 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
     parent = key;
   }
   return { arch, stages: results, checkpoints: done };
+}
+
+interface StageRun {
+  config: Config;
+  arch: AlpineArch;
+  options: BuildOptions;
+  checkpoints: CheckpointStore;
+  resolution: Resolution;
+  packages: StagePackages;
+  stage: Stage;
+  key: string;
+  /** Checkpoints of the earlier stages, bottom first. */
+  lowers: readonly Checkpoint[];
+  started: number;
+}
+
+/** Download (in parallel) the packages a stage installs; paths of the cached .apk files. */
+async function fetchStagePackages(run: StageRun): Promise<StageTaskPayload['packages']> {
+  const { config, arch, options, stage, packages, resolution } = run;
+  const total = packages.install.reduce((n, p) => n + p.size, 0);
+  const received = new Map<string, number>();
+  const onDownload = (p: { url: string; received: number }): void => {
+    received.set(p.url, p.received);
+    let sum = 0;
+    for (const n of received.values()) sum += n;
+    options.events?.stageProgress?.({ arch, stage: stage.name, progress: { type: 'download', received: sum, total } });
+  };
+  return Promise.all(
+    packages.install.map(async (info) => {
+      const repo = resolution.repositories.find((r) => r.url === info.repository);
+      if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
+      return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };
+    }),
+  );
+}
+
+/** Run one stage inside the sandbox; its checkpoint (not yet recorded). */
+async function runStage(run: StageRun): Promise<Checkpoint> {
+  const { config, arch, options, checkpoints, packages, stage, key } = run;
+  const events = options.events ?? {};
+  const paths = await fetchStagePackages(run);
+  const payload: StageTaskPayload = {
+    cacheDir: config.cache.dir,
+    configDir: config.dir,
+    snapshot: checkpoints.snapshotPath(key),
+    scratch: await checkpoints.scratchDir(),
+    arch,
+    lowers: run.lowers.map((c) => checkpoints.snapshotPath(c.key)).reverse(),
+    stage,
+    packages: paths,
+    world: packages.world,
+    repositories: [...config.alpine.repositories],
+    keys: [...config.alpine.keys],
+    allowUntrusted: config.alpine.allowUntrusted,
+    scriptsFatal: config.alpine.scriptsFatal,
+    ...(config.epoch === undefined ? {} : { epoch: config.epoch }),
+  };
+  let result: StageTaskResult;
+  try {
+    result = await runInNamespace<StageTaskResult>(
+      { module: STAGE_TASK, fn: 'runStage', payload },
+      {
+        network: stage.network,
+        onProgress: (progress) => events.stageProgress?.({ arch, stage: stage.name, progress: progress as StageProgress }),
+        ...(events.output ? { onOutput: (chunk: Buffer) => events.output?.(chunk) } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+    );
+  } catch (e) {
+    events.stageFailed?.({ arch, stage: stage.name });
+    if (e instanceof EibError && PACKAGE_FAULTS.has(e.code)) await dropCachedPackages(config.cache.dir, paths.map((p) => p.path));
+    throw wrapError(`stage ${stage.name} (${arch})`, e);
+  }
+  for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);
+  return {
+    format: 1,
+    key,
+    arch,
+    stage: stage.name,
+    steps: result.steps,
+    layer: result.layer,
+    diffId: result.diffId,
+    packages: packages.install.map((p) => `${p.name}-${p.version}`),
+    created: new Date().toISOString(),
+    durationMs: Math.round(performance.now() - run.started),
+  };
 }
