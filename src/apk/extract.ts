@@ -1,18 +1,20 @@
 /**
  * Safe extraction of one package's data entries into a root directory.
  *
- * Two phases over the same verified stream:
- * - `ExtractionPlan.check(entry)` (pass 1, nothing written): every parent
- *   component must be a real directory — resolved with lstat inside the
- *   root, never followed — whether it comes from this package, an earlier
- *   one or a lower layer; hardlinks must point at a file this package
- *   shipped earlier; a directory may not replace a non-directory nor the
- *   reverse.
- * - `writeEntry` (pass 2): files, symlinks and hardlinks are created under a
- *   temporary name beside their target and renamed into place once their
- *   content verified, so a target is never half written and never
- *   followed. Owners, modes (setuid/setgid included) and mtimes come from
- *   the tar. The parents are checked again right before each write.
+ * One read of the package, three steps per entry and per package:
+ * - `ExtractionPlan.check(entry)`: every parent component must be a real
+ *   directory — resolved with lstat inside the root, never followed —
+ *   whether it comes from this package, an earlier one or a lower layer;
+ *   hardlinks must point at a file this package shipped earlier; a
+ *   directory may not replace a non-directory nor the reverse.
+ * - `ExtractionJournal.stage(entry)`: files, symlinks and hardlinks are
+ *   written under a temporary name beside their target (never followed),
+ *   with owners, modes (setuid/setgid included) and mtimes from the tar.
+ * - `commit()`, once the whole package verified (signature, control and
+ *   data hashes, every file's checksum): the parents are checked again and
+ *   the temporary names renamed into place. A refusal at any point before
+ *   goes to `rollback()`, which removes all the package wrote, so a
+ *   hostile or corrupt package leaves no trace.
  *
  * This runs inside the user namespace as uid 0, so chown works for any
  * id in the mapped range.
@@ -112,14 +114,128 @@ export class ExtractionPlan {
   }
 }
 
-/** Pass 2: what was written, so a failure midway can remove it again. */
+/** A file, symlink or hardlink written under a temporary name, renamed into place at commit. */
+interface StagedEntry {
+  path: string;
+  temp: string;
+}
+
+/**
+ * What one package wrote while it was read: entries under temporary names,
+ * directories it created, and the directory metadata to apply. Nothing
+ * reaches its final name before `commit`, which runs only once the whole
+ * package verified; `rollback` removes everything it wrote.
+ */
 export class ExtractionJournal {
   readonly createdDirs: string[] = [];
   readonly createdFiles: string[] = [];
   readonly xattrs: { path: string; name: string; value: Buffer }[] = [];
+  private staged: StagedEntry[] = [];
+  /** Temporary name of each staged path, for hardlinks to a file not yet committed. */
+  private readonly tempOf = new Map<string, string>();
+  /** Directories to give their metadata at commit; `implied` ones were only created as parents. */
+  private readonly dirEntries: { entry: ApkDataEntry; implied: boolean }[] = [];
+
+  constructor(
+    private readonly root: string,
+    private readonly label: string,
+  ) {}
+
+  private refuse = (reason: string): ApkPackageError => new ApkPackageError('EUNSAFE', this.label, reason);
+
+  /**
+   * Writes one entry (already checked by the plan) under a temporary name
+   * beside its target; `verified` must settle before the file counts as
+   * written. Directories are created (owner-only) but get their metadata at
+   * commit.
+   */
+  async stage(entry: ApkDataEntry, content: Readable, verified: Promise<void>, shipped: ReadonlyMap<string, ApkEntryType>): Promise<void> {
+    const { root } = this;
+    await checkParents(root, entry.path, shipped, this.refuse);
+    // Parents missing from the tar are created like apk does: root-owned 0755.
+    const parts = entry.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('/');
+      if (!(await lstatOrUndefined(join(root, parent)))) {
+        await mkdir(join(root, parent), { mode: 0o700 });
+        this.createdDirs.push(parent);
+        this.dirEntries.push({ entry: { path: parent, type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: entry.mtime, xattrs: new Map() }, implied: true });
+      }
+    }
+    for (const [name, value] of entry.xattrs) this.xattrs.push({ path: entry.path, name, value });
+
+    if (entry.type === 'directory') {
+      const st = await lstatOrUndefined(join(root, entry.path));
+      if (!st) {
+        await mkdir(join(root, entry.path), { mode: 0o700 });
+        this.createdDirs.push(entry.path);
+      } else if (!st.isDirectory()) {
+        throw new Error(`/${entry.path} is ${describe(st)}, not a directory`);
+      }
+      this.dirEntries.push({ entry, implied: false });
+      return;
+    }
+
+    const temp = join(root, tempName(entry.path));
+    this.staged.push({ path: entry.path, temp });
+    if (entry.type === 'file') {
+      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        for await (const chunk of content as AsyncIterable<Buffer>) await handle.write(chunk);
+        await verified;
+        // chown first: it clears setuid/setgid bits that chmod then sets.
+        await handle.chown(entry.uid, entry.gid);
+        await handle.chmod(entry.mode);
+        await handle.utimes(entry.mtime, entry.mtime);
+      } finally {
+        await handle.close();
+      }
+    } else if (entry.type === 'symlink') {
+      await symlink(entry.linkTarget ?? '', temp);
+      await lchown(temp, entry.uid, entry.gid);
+      await lutimes(temp, entry.mtime, entry.mtime);
+    } else {
+      // link(2) does not follow a symlink at the source; the plan made sure it is a file
+      // this package shipped (still under its temporary name) or one the root keeps.
+      const target = entry.linkTarget ?? '';
+      await link(this.tempOf.get(target) ?? join(root, target), temp);
+    }
+    this.tempOf.set(entry.path, temp);
+  }
+
+  /**
+   * Renames every staged entry into place and applies directory metadata.
+   * Parents are checked again first: a pre-install script ran since staging.
+   */
+  async commit(shipped: ReadonlyMap<string, ApkEntryType>): Promise<void> {
+    const { root } = this;
+    const checkedDirs = new Set<string>();
+    while (this.staged.length > 0) {
+      const { path, temp } = this.staged[0] as StagedEntry;
+      const slash = path.lastIndexOf('/');
+      const dir = slash < 0 ? '' : path.slice(0, slash);
+      if (!checkedDirs.has(dir)) {
+        await checkParents(root, path, shipped, this.refuse);
+        checkedDirs.add(dir);
+      }
+      const target = join(root, path);
+      const existed = (await lstatOrUndefined(target)) !== undefined;
+      if (existed && (await lstat(target)).isDirectory()) throw this.refuse(`/${path} would replace a directory`);
+      await rename(temp, target);
+      this.staged.shift();
+      this.tempOf.delete(path);
+      if (!existed) this.createdFiles.push(path);
+    }
+    // Directory metadata last: renames into a directory change its mtime.
+    const created = new Set(this.createdDirs);
+    for (const { entry, implied } of this.dirEntries) await applyDirectory(root, entry, created.has(entry.path), implied);
+  }
 
   /** Best-effort removal of what this package added (replaced files cannot come back). */
-  async rollback(root: string): Promise<void> {
+  async rollback(): Promise<void> {
+    const { root } = this;
+    for (const { temp } of this.staged.reverse()) await unlink(temp).catch(() => undefined);
+    this.staged = [];
     for (const path of this.createdFiles.reverse()) await unlink(join(root, path)).catch(() => undefined);
     for (const path of this.createdDirs.reverse()) await rmdir(join(root, path)).catch(() => undefined);
   }
@@ -136,84 +252,22 @@ function tempName(path: string): string {
   return `${path.slice(0, slash + 1)}.apk.${randomBytes(8).toString('hex')}`;
 }
 
-/** Creates or updates a directory; false when it is a mount point left alone. */
-async function ensureDirectory(root: string, path: string, journal: ExtractionJournal, entry?: ApkDataEntry): Promise<boolean> {
-  const full = join(root, path);
-  const st = await lstatOrUndefined(full);
-  if (!st) {
-    await mkdir(full, { mode: 0o700 });
-    journal.createdDirs.push(path);
-  } else if (!st.isDirectory()) {
-    throw new Error(`/${path} is ${describe(st)}, not a directory`);
-  }
-  const mode = entry?.mode ?? 0o755;
-  const uid = entry?.uid ?? 0;
-  const gid = entry?.gid ?? 0;
-  // A directory that already exists keeps its metadata unless this entry describes it;
-  // a mount point of the stage root (/proc, /dev, /sys) is left alone.
-  if (st && entry && (await isMountPoint(root, path, st))) return false;
-  if (!st || (entry && ((st.mode & 0o7777) !== mode || st.uid !== uid || st.gid !== gid))) {
+/**
+ * Gives a directory the tar's owner, mode and mtime. One created only as a
+ * parent gets root 0755; an existing one the tar does not describe, and a
+ * mount point of the stage root (/proc, /dev, /sys), are left alone.
+ */
+async function applyDirectory(root: string, entry: ApkDataEntry, created: boolean, implied: boolean): Promise<void> {
+  const full = join(root, entry.path);
+  const st = await lstat(full);
+  if (!st.isDirectory()) throw new Error(`/${entry.path} is ${describe(st)}, not a directory`);
+  if (!created && (await isMountPoint(root, entry.path, st))) return;
+  if (created || (st.mode & 0o7777) !== entry.mode || st.uid !== entry.uid || st.gid !== entry.gid) {
     // chown first: it clears setuid/setgid bits that chmod then sets.
-    await chown(full, uid, gid);
-    await chmod(full, mode);
+    await chown(full, entry.uid, entry.gid);
+    await chmod(full, entry.mode);
   }
-  return true;
-}
-
-/** Writes one entry (already checked by the plan) into `root`. */
-export async function writeEntry(
-  root: string,
-  entry: ApkDataEntry,
-  content: Readable,
-  verified: Promise<void>,
-  shipped: ReadonlyMap<string, ApkEntryType>,
-  journal: ExtractionJournal,
-  label: string,
-): Promise<void> {
-  const refuse = (reason: string): ApkPackageError => new ApkPackageError('EUNSAFE', label, reason);
-  await checkParents(root, entry.path, shipped, refuse);
-  // Parents missing from the tar are created like apk does: root-owned 0755.
-  const parts = entry.path.split('/');
-  for (let i = 1; i < parts.length; i++) {
-    const parent = parts.slice(0, i).join('/');
-    if (!(await lstatOrUndefined(join(root, parent)))) await ensureDirectory(root, parent, journal);
-  }
-  for (const [name, value] of entry.xattrs) journal.xattrs.push({ path: entry.path, name, value });
-
-  if (entry.type === 'directory') {
-    if (await ensureDirectory(root, entry.path, journal, entry)) await utimes(join(root, entry.path), entry.mtime, entry.mtime);
-    return;
-  }
-
-  const target = join(root, entry.path);
-  const existed = (await lstatOrUndefined(target)) !== undefined;
-  const temp = join(root, tempName(entry.path));
-  try {
-    if (entry.type === 'file') {
-      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        for await (const chunk of content as AsyncIterable<Buffer>) await handle.write(chunk);
-        await verified;
-        await handle.chown(entry.uid, entry.gid);
-        await handle.chmod(entry.mode);
-        await handle.utimes(entry.mtime, entry.mtime);
-      } finally {
-        await handle.close();
-      }
-    } else if (entry.type === 'symlink') {
-      await symlink(entry.linkTarget ?? '', temp);
-      await lchown(temp, entry.uid, entry.gid);
-      await lutimes(temp, entry.mtime, entry.mtime);
-    } else {
-      // link(2) does not follow a symlink at the source; the plan made sure it is our own file.
-      await link(join(root, entry.linkTarget ?? ''), temp);
-    }
-    await rename(temp, target);
-  } catch (e) {
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  }
-  if (!existed) journal.createdFiles.push(entry.path);
+  if (!implied) await utimes(full, entry.mtime, entry.mtime);
 }
 
 /**

@@ -4,15 +4,13 @@
  * .post-install; then the triggers of every installed package whose globs
  * match a directory the transaction changed; then the database.
  *
- * Each package is read twice from its (local, cached) .apk through one open
- * file handle. Pass 1 verifies everything — signature, C: checksum,
- * datahash, every file's SHA-1, every path against the root and file
- * ownership — and writes nothing, so a hostile or corrupt package leaves no
- * trace. Pass 2 extracts; each file still goes through a temporary name and
- * is renamed into place only after its content matched its checksum again.
- * Two passes cost a second inflate, but keep the rollback story trivial
- * (there is nothing to roll back after a refusal) where temp-naming a
- * whole package would need directories, links and replaced files undone.
+ * Each package is read once from its (local, cached) .apk. Every entry is
+ * checked (its path against the root, file ownership, protected paths) and
+ * written under a temporary name as it streams by; only when the whole
+ * package verified — signature, C: checksum, datahash, every file's SHA-1 —
+ * does the pre-install run and the temporary names get renamed into place.
+ * Any refusal before that rolls back all the package wrote, so a hostile or
+ * corrupt package leaves no trace.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
@@ -27,7 +25,7 @@ import {
   type InstalledFile,
   type InstalledPackage,
 } from './database.js';
-import { applyXattrs, ExtractionJournal, ExtractionPlan, writeEntry } from './extract.js';
+import { applyXattrs, ExtractionJournal, ExtractionPlan } from './extract.js';
 import { ApkPackageError, FileConflictError } from './package-error.js';
 import { packageLabel, readApk, type ApkControl, type ApkDataEntry, type ScriptName } from './package-file.js';
 import { runScript, type ScriptRunner } from './scripts.js';
@@ -270,65 +268,61 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
     const divertedTo = new Map<string, string>();
     let record: InstalledPackage | undefined;
 
-    // Pass 1: verify everything, write nothing.
-    const verifiedRead = await readApk(file, {
-      expected: pkg,
-      keys: options.keys,
-      ...(options.allowUntrusted === undefined ? {} : { allowUntrusted: options.allowUntrusted }),
-      onControl: (control) => {
-        record = newRecord(pkg, pkg.checksum || 'Q1', control);
-      },
-      onEntry: async (entry) => {
-        await plan.check(entry);
-        entries.push(entry);
-        if (entry.type === 'directory' || !record) return;
-        const owner = ownership.get(entry.path);
-        if (owner) {
-          const decision = replacesFile(owner, record);
-          if (decision === 'conflict') throw new FileConflictError(label, entry.path, [packageLabel(owner)]);
-          if (decision === 'no') {
-            skipped.add(entry.path);
-            return;
-          }
-        }
-        if (entry.type !== 'hardlink' && protectedPaths.isProtected(dirOf(entry.path).dir)) {
-          const current = await checksumOnDisk(root, entry.path);
-          if (current === undefined) return;
-          const recorded = owner ? recordedChecksum(owner, entry.path) : undefined;
-          const shipped = entry.type === 'symlink' ? sha1Checksum(createHash('sha1').update(entry.linkTarget ?? '').digest()) : entry.sha1 ? sha1Checksum(entry.sha1) : undefined;
-          if (current !== recorded && current !== shipped) {
-            divertedTo.set(entry.path, `${entry.path}.apk-new`);
-            warnings.push(`${label}: /${entry.path} was changed in the root; the package's version is installed as /${entry.path}.apk-new`);
-          }
-        }
-      },
-    });
-    if (!record) throw new ApkPackageError('EBADAPK', label, 'no control data');
-    if (!verifiedRead.control.signedBy) warnings.push(`${label}: UNTRUSTED signature; installed because untrusted packages are allowed`);
-    record.checksum = verifiedRead.checksum;
-    record.indexLines = indexLines(pkg, verifiedRead.checksum);
-
-    await run(record, 'pre-install', [pkg.version]);
-
-    // Pass 2: extract, each file through a temporary name.
-    const journal = new ExtractionJournal();
+    // One read: verify and stage each entry under a temporary name; commit only after
+    // the whole package verified, roll back on any refusal.
+    const journal = new ExtractionJournal(root, label);
+    let checksum: string;
     try {
-      await readApk(file, {
-        expected: { ...pkg, checksum: verifiedRead.checksum },
+      const read = await readApk(file, {
+        expected: pkg,
         keys: options.keys,
-        allowUntrusted: true, // the signature verified in pass 1; the C: check still pins the bytes
+        ...(options.allowUntrusted === undefined ? {} : { allowUntrusted: options.allowUntrusted }),
+        onControl: (control) => {
+          record = newRecord(pkg, pkg.checksum || 'Q1', control);
+        },
         onEntry: async (entry, content, verified) => {
-          if (skipped.has(entry.path)) return;
+          await plan.check(entry);
+          entries.push(entry);
+          if (entry.type !== 'directory' && record) {
+            const owner = ownership.get(entry.path);
+            if (owner) {
+              const decision = replacesFile(owner, record);
+              if (decision === 'conflict') throw new FileConflictError(label, entry.path, [packageLabel(owner)]);
+              if (decision === 'no') {
+                skipped.add(entry.path);
+                return;
+              }
+            }
+            if (entry.type !== 'hardlink' && protectedPaths.isProtected(dirOf(entry.path).dir)) {
+              const current = await checksumOnDisk(root, entry.path);
+              const recorded = owner ? recordedChecksum(owner, entry.path) : undefined;
+              const shipped = entry.type === 'symlink' ? sha1Checksum(createHash('sha1').update(entry.linkTarget ?? '').digest()) : entry.sha1 ? sha1Checksum(entry.sha1) : undefined;
+              if (current !== undefined && current !== recorded && current !== shipped) {
+                divertedTo.set(entry.path, `${entry.path}.apk-new`);
+                warnings.push(`${label}: /${entry.path} was changed in the root; the package's version is installed as /${entry.path}.apk-new`);
+              }
+            }
+          }
           const diverted = divertedTo.get(entry.path);
           const linkTarget = entry.type === 'hardlink' ? divertedTo.get(entry.linkTarget ?? '') : undefined;
           const target = diverted ? { ...entry, path: diverted } : linkTarget ? { ...entry, linkTarget } : entry;
-          await writeEntry(root, target, content, verified, plan.shipped, journal, label);
-          touched.add(`/${entry.type === 'directory' ? entry.path : dirOf(entry.path).dir}`);
+          await journal.stage(target, content, verified, plan.shipped);
         },
       });
+      if (!record) throw new ApkPackageError('EBADAPK', label, 'no control data');
+      if (!read.control.signedBy) warnings.push(`${label}: UNTRUSTED signature; installed because untrusted packages are allowed`);
+      checksum = read.checksum;
+      record.checksum = checksum;
+      record.indexLines = indexLines(pkg, checksum);
+      // The pre-install sees the root without the package's files, as with apk.
+      await run(record, 'pre-install', [pkg.version]);
+      await journal.commit(plan.shipped);
     } catch (e) {
-      await journal.rollback(root);
+      await journal.rollback();
       throw e;
+    }
+    for (const entry of entries) {
+      if (!skipped.has(entry.path)) touched.add(`/${entry.type === 'directory' ? entry.path : dirOf(entry.path).dir}`);
     }
     warnings.push(...(await applyXattrs(root, journal, label)));
 

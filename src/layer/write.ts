@@ -66,6 +66,7 @@ async function checkSource(dir: string): Promise<void> {
 }
 
 const READ_CHUNK = 256 * 1024;
+const BATCH = 64 * 1024;
 
 class TreeWalker {
   entries = 0;
@@ -80,7 +81,27 @@ class TreeWalker {
     this.root = Buffer.from(options.dir, 'utf8');
   }
 
+  /**
+   * The tar stream in chunks of at least BATCH bytes: headers, padding and
+   * small files are gathered, since each chunk costs a pass through the
+   * hasher and the compressor, which dominated for trees of small files.
+   */
   async *tar(): AsyncGenerator<Buffer> {
+    let pending: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of this.pieces()) {
+      pending.push(chunk);
+      size += chunk.length;
+      if (size >= BATCH) {
+        yield pending.length === 1 ? chunk : Buffer.concat(pending, size);
+        pending = [];
+        size = 0;
+      }
+    }
+    if (size > 0) yield Buffer.concat(pending, size);
+  }
+
+  private async *pieces(): AsyncGenerator<Buffer> {
     yield* this.directory('', await lstat(this.root, { bigint: true }));
     yield END_OF_ARCHIVE;
   }

@@ -5,7 +5,8 @@
  * becomes 128 + n) and forward termination signals to the command.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import { SandboxError } from './errors.js';
 import { hostUmountLaunch } from './host-umount.js';
 import { exitCodeOfSignal, findTool } from './tools.js';
@@ -34,26 +35,54 @@ const HOST_ROOT = '/dev/.eib-host';
 
 /**
  * Enters the stage root from a fresh mount and pid namespace (run as
- * `sh -c ENTER_ROOT name ROOT LOADER LIBS UMOUNT CMD…`, see hostUmountLaunch):
+ * `sh -c ENTER_ROOT name ROOT BIND DEV LOADER LIBS UMOUNT CMD…`, see
+ * rootMounts and hostUmountLaunch):
  * - the stage's /proc shows eib's namespace, whose /proc/1/root leads back
  *   to the host side; a /proc of the new pid namespace replaces it;
- * - pivot_root makes the stage root the namespace's root, with the host's
- *   root put under /dev (a tmpfs, so nothing reaches the layer), and the
- *   host's umount detaches it: no chroot escape finds the host behind.
+ * - pivot_root makes the stage root the namespace's root (bound onto
+ *   itself first when BIND says it is no mount point), with the host's
+ *   root put under /dev (a tmpfs, checked by the caller, so nothing reaches
+ *   the layer), and the host's umount detaches it: no chroot escape finds
+ *   the host behind.
+ * Every process started here costs a few milliseconds per script, so the
+ * checks that need no mount namespace of their own are the caller's.
  */
 const ENTER_ROOT = [
-  'root=$1; loader=$2; libs=$3; umount_bin=$4; shift 4',
+  'root=$1; bind=$2; dev=$3; loader=$4; libs=$5; umount_bin=$6; shift 6',
   'fail() { echo "eib: cannot enter the stage root $root: $1" >&2; exit 125; }',
   'if [ -d "$root/proc" ]; then',
   '  umount -l "$root/proc" 2>/dev/null',
   '  mount -t proc -o nosuid,nodev,noexec proc "$root/proc" || fail "mounting /proc"',
   'fi',
-  'mountpoint -q "$root" || mount --rbind "$root" "$root" || fail "binding it"',
-  `mountpoint -q "$root/dev" && mkdir -p "$root${HOST_ROOT}" || fail "no private /dev"`,
+  '[ "$bind" = mounted ] || mount --rbind "$root" "$root" || fail "binding it"',
+  `[ "$dev" = private ] && { [ -d "$root${HOST_ROOT}" ] || mkdir "$root${HOST_ROOT}"; } || fail "no private /dev"`,
   `cd "$root" && pivot_root . ".${HOST_ROOT}" || fail "pivot_root"`,
   'if [ -n "$loader" ]; then "$loader" --library-path "$libs" "$umount_bin" -n -l "' + HOST_ROOT + '"; else "$umount_bin" -n -l "' + HOST_ROOT + '"; fi || fail "detaching the host root"',
   'cd / && exec "$@"',
 ].join('\n');
+
+/**
+ * [BIND, DEV] for ENTER_ROOT, from lstat (never following a symlink a
+ * package may have put there): BIND is "mounted" when the root is on
+ * another device than its parent (a same-device mount point is simply bound
+ * again); DEV is "private" when its /dev is a directory on a device of its
+ * own, where the host's root can be parked without reaching the layer.
+ */
+function rootMounts(root: string): [string, string] {
+  const stat = (path: string): Stats | undefined => {
+    try {
+      return lstatSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  const self = stat(root);
+  const parent = stat(join(root, '..'));
+  const dev = stat(join(root, 'dev'));
+  const mounted = self !== undefined && parent !== undefined && parent.dev !== self.dev;
+  const devPrivate = self !== undefined && dev !== undefined && dev.isDirectory() && dev.dev !== self.dev;
+  return [mounted ? 'mounted' : 'bind', devPrivate ? 'private' : 'shared'];
+}
 
 /**
  * Run `argv` inside the root directory `root` with chroot(8). Scripts run
@@ -69,7 +98,7 @@ export function runInChroot(root: string, argv: readonly string[], options: Comm
     const unshare = findTool('unshare', search);
     const sh = findTool('sh', search);
     if (unshare === undefined || sh === undefined) throw new SandboxError('EEXEC', 'unshare or sh was not found on PATH; install util-linux and dash');
-    const enter = [unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', sh, '-c', ENTER_ROOT, 'eib-enter-root', root, ...hostUmountLaunch(HOST_ROOT, search)];
+    const enter = [unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', sh, '-c', ENTER_ROOT, 'eib-enter-root', root, ...rootMounts(root), ...hostUmountLaunch(HOST_ROOT, search)];
     return runCommand([...enter, ...inner], { ...options, cwd: '/' }, `${argv[0]} in ${root}`);
   }
   const chroot = findTool('chroot', search);
