@@ -28,7 +28,7 @@ import { checkpointArtifact, checkpointTag, EMPTY_BLOB, parseCheckpointManifest,
 import type { TransferProgress } from './push.js';
 import { parseReference } from './reference.js';
 import type { RestoreSnapshotPayload, RestoreSnapshotResult } from './snapshot-task.js';
-import { isRetryableNetworkError } from './transport.js';
+import { isRetryableNetworkError, readCapped } from './transport.js';
 
 export interface SharedCacheOptions {
   /** Where warnings go (registry unreachable, push refused, …); default stderr. */
@@ -259,16 +259,6 @@ function bytesBlob(bytes: Buffer, d: Descriptor): BlobContent {
 }
 
 /** A small verified blob (a record), read whole. */
-async function readBlob(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > RECORD_LIMIT) {
-      stream.destroy();
-      throw new IntegrityError('EBADSIZE', `a checkpoint record is larger than ${RECORD_LIMIT} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+function readBlob(stream: Readable): Promise<Buffer> {
+  return readCapped(stream, RECORD_LIMIT, () => new IntegrityError('EBADSIZE', `a checkpoint record is larger than ${RECORD_LIMIT} bytes`));
 }

@@ -103,19 +103,25 @@ export function retryAfterMs(value: string | undefined): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-/** Read a small response body (errors, tokens, tag lists), capped. */
-export async function readSmallBody(res: http.IncomingMessage, limit = 1 << 20): Promise<string> {
+/** Read a stream that must be small, whole; past `limit` bytes it is destroyed and `tooLarge()` thrown. */
+export async function readCapped(stream: Readable, limit: number, tooLarge: () => Error): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) {
-      res.destroy();
-      throw new RegistryError('EREGISTRY', `a registry response is larger than ${limit} bytes`);
+      stream.destroy();
+      throw tooLarge();
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** Read a small response body (errors, tokens, tag lists), capped. */
+export async function readSmallBody(res: http.IncomingMessage, limit = 1 << 20): Promise<string> {
+  const body = await readCapped(res, limit, () => new RegistryError('EREGISTRY', `a registry response is larger than ${limit} bytes`));
+  return body.toString('utf8');
 }
 
 /** Bodies eib does not read (redirects, retried errors, answers to PUTs) are drained up to this, then the connection is closed. */
