@@ -54,6 +54,7 @@ export async function checkParents(
   path: string,
   shipped: ReadonlyMap<string, ApkEntryType>,
   refuse: (reason: string) => Error,
+  knownDirs?: Set<string>,
 ): Promise<void> {
   const parts = path.split('/');
   let onDisk = true;
@@ -63,7 +64,7 @@ export async function checkParents(
     if (own !== undefined && own !== 'directory') {
       throw refuse(`/${path} would be written through /${parent}, which this package ships as a ${own}`);
     }
-    if (!onDisk) continue;
+    if (!onDisk || knownDirs?.has(parent)) continue;
     const st = await lstatOrUndefined(join(root, parent));
     if (!st) {
       onDisk = false;
@@ -71,6 +72,7 @@ export async function checkParents(
     }
     if (st.isSymbolicLink()) throw refuse(`/${path} would be written through the symlink /${parent}`);
     if (!st.isDirectory()) throw refuse(`/${path} needs /${parent} to be a directory, but it is ${describe(st)}`);
+    knownDirs?.add(parent);
   }
 }
 
@@ -80,6 +82,8 @@ export class ExtractionPlan {
   readonly shipped = new Map<string, ApkEntryType>();
   /** Hardlink targets resolved to the file they share content with. */
   private readonly files = new Set<string>();
+  /** Parents found to be real directories: nothing but this package's own staging writes during its read. */
+  private readonly dirsOnDisk = new Set<string>();
 
   constructor(
     private readonly root: string,
@@ -89,7 +93,7 @@ export class ExtractionPlan {
   private refuse = (reason: string): ApkPackageError => new ApkPackageError('EUNSAFE', this.label, `${reason}; refusing the whole package`);
 
   async check(entry: ApkDataEntry): Promise<void> {
-    await checkParents(this.root, entry.path, this.shipped, this.refuse);
+    await checkParents(this.root, entry.path, this.shipped, this.refuse, this.dirsOnDisk);
     const earlier = this.shipped.get(entry.path);
     if (earlier !== undefined && (earlier !== 'directory' || entry.type !== 'directory')) {
       throw new ApkPackageError('EBADAPK', this.label, `/${entry.path} appears twice in the package`);
@@ -135,6 +139,8 @@ export class ExtractionJournal {
   private readonly tempOf = new Map<string, string>();
   /** Directories to give their metadata at commit; `implied` ones were only created as parents. */
   private readonly dirEntries: { entry: ApkDataEntry; implied: boolean }[] = [];
+  /** Directories this package's staging found or created. */
+  private readonly knownDirs = new Set<string>();
 
   constructor(
     private readonly root: string,
@@ -151,16 +157,22 @@ export class ExtractionJournal {
    */
   async stage(entry: ApkDataEntry, content: Readable, verified: Promise<void>, shipped: ReadonlyMap<string, ApkEntryType>): Promise<void> {
     const { root } = this;
-    await checkParents(root, entry.path, shipped, this.refuse);
-    // Parents missing from the tar are created like apk does: root-owned 0755.
+    // The plan checked the parents just now; create the missing ones like apk does
+    // (root-owned 0755), never through a symlink.
     const parts = entry.path.split('/');
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join('/');
-      if (!(await lstatOrUndefined(join(root, parent)))) {
+      if (this.knownDirs.has(parent)) continue;
+      if (shipped.has(parent) && shipped.get(parent) !== 'directory') throw this.refuse(`/${entry.path} would be written through /${parent}, which this package ships as a ${shipped.get(parent)}`);
+      const st = await lstatOrUndefined(join(root, parent));
+      if (!st) {
         await mkdir(join(root, parent), { mode: 0o700 });
         this.createdDirs.push(parent);
         this.dirEntries.push({ entry: { path: parent, type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: entry.mtime, xattrs: new Map() }, implied: true });
+      } else if (!st.isDirectory()) {
+        throw this.refuse(`/${entry.path} needs /${parent} to be a directory, but it is ${describe(st)}`);
       }
+      this.knownDirs.add(parent);
     }
     for (const [name, value] of entry.xattrs) this.xattrs.push({ path: entry.path, name, value });
 
@@ -210,17 +222,20 @@ export class ExtractionJournal {
   async commit(shipped: ReadonlyMap<string, ApkEntryType>): Promise<void> {
     const { root } = this;
     const checkedDirs = new Set<string>();
-    while (this.staged.length > 0) {
-      const { path, temp } = this.staged[0] as StagedEntry;
+    const checkParentsOf = async (path: string): Promise<void> => {
       const slash = path.lastIndexOf('/');
       const dir = slash < 0 ? '' : path.slice(0, slash);
-      if (!checkedDirs.has(dir)) {
-        await checkParents(root, path, shipped, this.refuse);
-        checkedDirs.add(dir);
-      }
+      if (checkedDirs.has(dir)) return;
+      await checkParents(root, path, shipped, this.refuse);
+      checkedDirs.add(dir);
+    };
+    while (this.staged.length > 0) {
+      const { path, temp } = this.staged[0] as StagedEntry;
+      await checkParentsOf(path);
       const target = join(root, path);
-      const existed = (await lstatOrUndefined(target)) !== undefined;
-      if (existed && (await lstat(target)).isDirectory()) throw this.refuse(`/${path} would replace a directory`);
+      const current = await lstatOrUndefined(target);
+      const existed = current !== undefined;
+      if (current?.isDirectory()) throw this.refuse(`/${path} would replace a directory`);
       await rename(temp, target);
       this.staged.shift();
       this.tempOf.delete(path);
@@ -228,16 +243,38 @@ export class ExtractionJournal {
     }
     // Directory metadata last: renames into a directory change its mtime.
     const created = new Set(this.createdDirs);
-    for (const { entry, implied } of this.dirEntries) await applyDirectory(root, entry, created.has(entry.path), implied);
+    for (const { entry, implied } of this.dirEntries) {
+      // chown and chmod follow symlinks: no parent may have become one.
+      await checkParentsOf(entry.path);
+      await applyDirectory(root, this.label, entry, created.has(entry.path), implied);
+    }
   }
 
-  /** Best-effort removal of what this package added (replaced files cannot come back). */
+  /**
+   * Best-effort removal of what this package added (replaced files cannot
+   * come back). A script may have turned a parent into a symlink meanwhile:
+   * such paths are left alone rather than followed out of the root.
+   */
   async rollback(): Promise<void> {
     const { root } = this;
-    for (const { temp } of this.staged.reverse()) await unlink(temp).catch(() => undefined);
+    const safe = new Map<string, boolean>();
+    const parentsSafe = async (path: string): Promise<boolean> => {
+      const slash = path.lastIndexOf('/');
+      const dir = slash < 0 ? '' : path.slice(0, slash);
+      let ok = safe.get(dir);
+      if (ok === undefined) {
+        ok = await checkParents(root, path, new Map(), (reason) => new Error(reason)).then(
+          () => true,
+          () => false,
+        );
+        safe.set(dir, ok);
+      }
+      return ok;
+    };
+    for (const { path, temp } of this.staged.reverse()) if (await parentsSafe(path)) await unlink(temp).catch(() => undefined);
     this.staged = [];
-    for (const path of this.createdFiles.reverse()) await unlink(join(root, path)).catch(() => undefined);
-    for (const path of this.createdDirs.reverse()) await rmdir(join(root, path)).catch(() => undefined);
+    for (const path of this.createdFiles.reverse()) if (await parentsSafe(path)) await unlink(join(root, path)).catch(() => undefined);
+    for (const path of this.createdDirs.reverse()) if (await parentsSafe(path)) await rmdir(join(root, path)).catch(() => undefined);
   }
 }
 
@@ -257,10 +294,10 @@ function tempName(path: string): string {
  * parent gets root 0755; an existing one the tar does not describe, and a
  * mount point of the stage root (/proc, /dev, /sys), are left alone.
  */
-async function applyDirectory(root: string, entry: ApkDataEntry, created: boolean, implied: boolean): Promise<void> {
+async function applyDirectory(root: string, label: string, entry: ApkDataEntry, created: boolean, implied: boolean): Promise<void> {
   const full = join(root, entry.path);
   const st = await lstat(full);
-  if (!st.isDirectory()) throw new Error(`/${entry.path} is ${describe(st)}, not a directory`);
+  if (!st.isDirectory()) throw new ApkPackageError('EUNSAFE', label, `/${entry.path} is ${describe(st)} now, not a directory`);
   if (!created && (await isMountPoint(root, entry.path, st))) return;
   if (created || (st.mode & 0o7777) !== entry.mode || st.uid !== entry.uid || st.gid !== entry.gid) {
     // chown first: it clears setuid/setgid bits that chmod then sets.

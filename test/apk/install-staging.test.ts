@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApkPackageError } from '../../src/apk/package-error.js';
@@ -97,4 +97,38 @@ test('a fatal pre-install failure takes back everything the package staged', asy
   assert.equal(statSync(join(w.root, 'etc')).mode & 0o7777, 0o755, "an existing directory's metadata changed");
   assert.equal(tempNames(w.root), '');
   assert.doesNotMatch(readFileSync(join(w.root, 'lib/apk/db/installed'), 'utf8'), /P:staged/);
+});
+
+test('a pre-install that swaps a parent for a symlink to outside gets the package refused, and nothing outside changes', async () => {
+  const w = workspace();
+  // opt/app/ comes before opt/ in the tar, so its metadata is applied first.
+  const [swapped] = await shelve(w.shelf, [
+    {
+      name: 'swapped',
+      version: '1.0-r0',
+      scripts: { 'pre-install': '#!/bin/sh\n' },
+      files: [
+        { path: 'opt/app/', type: 'directory', mode: 0o700, uid: 5, gid: 5 },
+        { path: 'opt/', type: 'directory' },
+      ],
+    },
+  ]);
+  mkdirSync(join(w.root, 'opt'), { recursive: true });
+  mkdirSync(join(w.outside, 'app'), { recursive: true });
+  chmodSync(join(w.outside, 'app'), 0o755);
+  const runner: ScriptRunner = async (request) => {
+    renameSync(join(request.root, 'opt'), join(request.root, 'opt.moved'));
+    symlinkSync(w.outside, join(request.root, 'opt'));
+    return { code: 0, output: '' };
+  };
+  const error = await install(w.root, w.shelf, [swapped!], { runScript: runner }).then(
+    () => assert.fail('installed'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ApkPackageError, String(error));
+  assert.equal(error.code, 'EUNSAFE');
+  assert.match(error.message, /symlink \/opt/);
+  const outside = statSync(join(w.outside, 'app'));
+  assert.equal(outside.mode & 0o7777, 0o755, 'a directory outside the root was chmodded');
+  assert.equal(outside.uid, 0, 'a directory outside the root was chowned');
 });
