@@ -33,15 +33,12 @@ function withoutEof(tar: Buffer): Buffer {
   return tar.subarray(0, end);
 }
 
-test('the real Alpine 3.17 index: signature checked with Alpine keys, all 5004 entries parsed fast', { skip }, async () => {
+test('the real Alpine 3.17 index: signature checked with Alpine keys, all 5004 entries parsed', { skip }, async () => {
   const keys = loadKeys([REAL_KEYS]);
-  const started = performance.now();
   const index = await readApkIndex(createReadStream(REAL_INDEX), { what: REAL_INDEX, repository: 'https://dl-cdn.alpinelinux.org/alpine/v3.17/main', keys });
-  const ms = performance.now() - started;
   assert.equal(index.packages.length, 5004);
   assert.equal(index.signedBy, 'alpine-devel@lists.alpinelinux.org-616ae350.rsa.pub');
   assert.match(index.description, /^v3\.17/);
-  assert.ok(ms < 1000, `parsing took ${ms.toFixed(0)} ms`);
   const busybox = index.packages.find((p) => p.name === 'busybox')!;
   assert.equal(busybox.version, '1.35.0-r29');
   assert.equal(busybox.arch, 'aarch64');

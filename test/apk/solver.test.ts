@@ -194,9 +194,7 @@ test('the real Alpine 3.17 index (aarch64, 5004 packages): same choices as apk',
     simulateAdd(apk!, { repositories: ['/real317'], keys: keyFiles, arch: 'aarch64', world, target: 't317' }).map((p) => `${p.name}-${p.version}`);
   // Same set, same versions, same order.
   for (const world of [['busybox'], ['openssh'], ['python3'], ['curl'], ['git'], ['build-base'], ['vim'], ['postgresql15'], ['openrc', 'dbus'], ['mesa-dri-gallium']]) {
-    const started = performance.now();
     const eib = ids(solve({ world, repositories: [r], arch: 'aarch64' }));
-    assert.ok(performance.now() - started < 2000);
     assert.deepEqual(eib, oracle(world), `world ${world.join(' ')}`);
   }
   // Known order difference: apk installs busybox-mdev-openrc (the dev-openrc
