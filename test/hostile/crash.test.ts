@@ -42,17 +42,23 @@ function bulk(seed: string, files: number, size: number): BuildFile[] {
   return out;
 }
 
-function startBuild(project: Project): ChildProcess {
+interface Build {
+  child: ChildProcess;
+  /** Settles when the process has closed, even if that happened before anyone waited. */
+  closed: Promise<unknown>;
+}
+
+function startBuild(project: Project): Build {
   const user = testUser();
   const env = ['env', '-i', `PATH=${process.env['PATH']}`, `HOME=${user.home}`, 'NO_COLOR=1', `XDG_CACHE_HOME=${join(project.dir, '.cache')}`];
   const argv = [...asUser(), ...env, process.execPath, EIB_BIN, 'build'];
-  return spawn(argv[0]!, argv.slice(1), { cwd: project.dir, stdio: 'ignore' });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: project.dir, stdio: 'ignore' });
+  return { child, closed: new Promise((r) => child.once('close', r)) };
 }
 
 /** SIGKILL eib and everything under it (runuser's child is eib's node process). */
-async function killTree(child: ChildProcess): Promise<void> {
-  const closed = new Promise((r) => child.once('close', r));
-  if (child.exitCode === null) {
+async function killTree({ child, closed }: Build): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
     if (asUser().length > 0) execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
     else child.kill('SIGKILL');
   }
@@ -81,7 +87,7 @@ const KILL_POINTS: KillPoint[] = [
   { name: 'stage 1 layer blob being written', reached: (p) => cacheContents(p.cache).tmp.some((n) => n.startsWith('blob-')) && cacheContents(p.cache).checkpoints.length === 0 },
   { name: 'a seeded random moment', delayMs: 1500 + Math.floor(random() * 4000) },
   { name: 'stage 2 layer blob being written', reached: (p) => cacheContents(p.cache).tmp.some((n) => n.startsWith('blob-')) && cacheContents(p.cache).checkpoints.length === 1 },
-  { name: 'a second seeded random moment', delayMs: 500 + Math.floor(random() * 3000) },
+  { name: 'a second seeded random moment', delayMs: 100 + Math.floor(random() * 800) },
 ];
 
 async function checkWhole(project: Project, after: string): Promise<void> {
@@ -105,7 +111,8 @@ test('SLOW: builds SIGKILLed at five points leave only whole checkpoints; the re
     ]);
     const killed: string[] = [];
     for (const point of KILL_POINTS) {
-      const child = startBuild(project);
+      const build = startBuild(project);
+      const { child } = build;
       const deadline = Date.now() + (point.delayMs ?? 120_000);
       let reached = false;
       while (child.exitCode === null && Date.now() < deadline) {
@@ -116,7 +123,7 @@ test('SLOW: builds SIGKILLed at five points leave only whole checkpoints; the re
         await new Promise((r) => setTimeout(r, 5));
       }
       const wasRunning = child.exitCode === null;
-      await killTree(child);
+      await killTree(build);
       if (wasRunning && (reached || point.delayMs !== undefined)) killed.push(point.name);
       await checkWhole(project, `after a kill at ${point.name}`);
     }
