@@ -6,6 +6,7 @@
  * On older kernels a host registration with flag F is used instead.
  * Called inside the namespace (see runInNamespace).
  */
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { AlpineArch } from '../config/types.js';
 import { HostError } from '../errors.js';
@@ -34,6 +35,9 @@ export function ensureEmulation(arch: AlpineArch): Promise<{ method: EmulationMe
 async function setUp(arch: AlpineArch): Promise<{ method: EmulationMethod }> {
   if (isNativeArch(arch)) return { method: 'native' };
   const entry = binfmtEntryName(arch);
+  // Real root sees the host's binfmt_misc, which may not be mounted: mount it
+  // (the mount stays private to eib's mount namespace; a registration does not).
+  if ((await inInitialUserNamespace()) && !existsSync(`${BINFMT_DIR}/register`)) await mountPrivateInstance();
   const hostEntry = await readEntry(entry);
   const qemu = findTool(qemuBinaryName(arch));
 
