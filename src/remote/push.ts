@@ -15,6 +15,7 @@ import { indexReferrers, referrerDescriptor, type ReferrerSource, type Referrers
 import { parsePulledManifest, type PulledManifest } from './pulled-manifest.js';
 import { formatReference, manifestReference, type Reference } from './reference.js';
 import { digestOf } from '../oci/digest.js';
+import { readCapped } from './transport.js';
 
 export type TransferState = 'checking' | 'uploading' | 'downloading' | BlobPushResult | 'downloaded' | 'present';
 
@@ -95,18 +96,8 @@ function parseJson<T>(bytes: Buffer, what: string): T {
   }
 }
 
-async function readAll(stream: Readable, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      stream.destroy();
-      throw new IntegrityError('EBADSIZE', `${what} is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+function readAll(stream: Readable, limit: number, what: string): Promise<Buffer> {
+  return readCapped(stream, limit, () => new IntegrityError('EBADSIZE', `${what} is larger than ${limit} bytes`));
 }
 
 function clientFor(ref: Reference, options: TransferOptions): { client: RegistryClient; owned: boolean } {
