@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { STAGES_ANNOTATION } from '../../src/build/image.js';
+import { STAGES_ANNOTATION } from '../../src/store/built-image.js';
 import { writeLayer } from '../../src/layer/write.js';
 import { buildImageConfig, stageLayers } from '../../src/oci/image.js';
 import { Annotation } from '../../src/oci/types.js';

@@ -4,7 +4,7 @@
  * cleared whenever script output arrives; elsewhere, plain lines that read
  * well in logs and CI. Either way one summary line per stage.
  */
-import type { BuildEvents } from '../build/pipeline.js';
+import type { BuildEvents } from '../pipeline/pipeline.js';
 import type { Output } from './output.js';
 
 export function formatBytes(n: number): string {

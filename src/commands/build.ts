@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { buildProgress } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
-import { build, type StageResult } from '../build/pipeline.js';
+import { build, type StageResult } from '../pipeline/pipeline.js';
 
 function stageSummary(s: StageResult): Record<string, unknown> {
   return { name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, source: s.source, durationMs: s.durationMs };

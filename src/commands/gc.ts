@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { formatBytes } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
-import { collectGarbage } from '../build/gc.js';
+import { collectGarbage } from '../pipeline/gc.js';
 
 export default class Gc extends BaseCommand {
   static override summary = "Remove cached checkpoints, snapshots and blobs that the project's image does not use.";

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
-import { lockPackages } from '../build/lock-command.js';
+import { lockPackages } from '../pipeline/lock-command.js';
 
 export default class Lock extends BaseCommand {
   static override summary = 'Resolve the packages of every stage and arch and write eib.lock.json.';

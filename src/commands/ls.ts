@@ -1,7 +1,7 @@
 import { BaseCommand } from '../cli/base-command.js';
 import { formatBytes } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
-import { listCheckpoints } from '../build/inspect.js';
+import { listCheckpoints } from '../pipeline/inspect.js';
 
 export default class Ls extends BaseCommand {
   static override summary = 'List cached checkpoints: stage, arch, cache key, layer size, age.';

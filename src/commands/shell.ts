@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
 import { ALPINE_ARCHES } from '../config/types.js';
-import { openStageShell } from '../build/shell.js';
+import { openStageShell } from '../pipeline/shell.js';
 
 export default class Shell extends BaseCommand {
   static override summary = 'Open a shell (or run a command) in the rootfs as a stage left it.';

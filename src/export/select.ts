@@ -2,7 +2,7 @@
  * Which layers an export flattens: the last build's image for one arch, up
  * to and including a named stage (default: all of them).
  */
-import { readBuiltImage } from '../build/image.js';
+import { readBuiltImage } from '../store/built-image.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import type { Descriptor, Digest } from '../oci/types.js';

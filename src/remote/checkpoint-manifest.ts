@@ -27,7 +27,7 @@ import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { digestOf, isDigest } from '../oci/digest.js';
 import { Annotation, MediaType, type Descriptor, type ImageManifest } from '../oci/types.js';
 import type { AlpineArch } from '../config/types.js';
-import type { Checkpoint } from '../build/checkpoints.js';
+import type { Checkpoint } from '../store/checkpoints.js';
 
 /** eib's media type for a checkpoint record, and the artifact type of its manifest. */
 export const CHECKPOINT_MEDIA_TYPE = 'application/vnd.eib.checkpoint.v1+json';

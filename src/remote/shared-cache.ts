@@ -20,7 +20,7 @@ import type { AlpineArch, Config } from '../config/types.js';
 import { EibError, IntegrityError } from '../errors.js';
 import { runInNamespace } from '../sandbox/namespace.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { CheckpointStore, type Checkpoint } from '../build/checkpoints.js';
+import { CheckpointStore, type Checkpoint } from '../store/checkpoints.js';
 import { MediaType, type Descriptor } from '../oci/types.js';
 import { RegistryClient, type BlobContent, type FetchedManifest, type RegistryClientOptions } from './client.js';
 import { RegistryError } from './errors.js';

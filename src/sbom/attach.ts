@@ -4,8 +4,8 @@
  * the empty config, one layer holding the SPDX JSON) whose subject is the
  * arch's image manifest. The tag keeps pointing at the image.
  */
-import type { BuiltImage } from '../build/image.js';
-import { readBuiltImage } from '../build/image.js';
+import type { BuiltImage } from '../store/built-image.js';
+import { readBuiltImage } from '../store/built-image.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import { Annotation, MediaType, type Descriptor, type ImageManifest } from '../oci/types.js';

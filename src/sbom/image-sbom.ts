@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { parseInstalled, DB_PATHS, type InstalledPackage } from '../apk/database.js';
 import { loadKeys } from '../apk/keys.js';
 import { openRepository, packageUrl } from '../apk/repository.js';
-import type { BuiltImage } from '../build/image.js';
+import type { BuiltImage } from '../store/built-image.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { digestHex } from '../oci/digest.js';
 import { rfc3339 } from '../oci/image.js';

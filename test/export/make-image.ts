@@ -1,14 +1,14 @@
 /**
  * Run as the test user: builds the export tests' OCI image in a project
  * folder (layers from tasks.ts inside the namespace), written the way
- * src/build/image.ts writes a build: stage records with cache keys in the
+ * src/pipeline/image.ts writes a build: stage records with cache keys in the
  * manifest annotation, each layer annotated with its key, tagged.
  *
  *   node make-image.js PROJECT_DIR TARBALL
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { STAGES_ANNOTATION } from '../../src/build/image.js';
+import { STAGES_ANNOTATION } from '../../src/store/built-image.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildImageConfig, rfc3339, stageLayers, type StageRecord } from '../../src/oci/image.js';
 import { Annotation, type Digest } from '../../src/oci/types.js';

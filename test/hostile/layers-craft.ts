@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { STAGES_ANNOTATION } from '../../src/build/image.js';
+import { STAGES_ANNOTATION } from '../../src/store/built-image.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeader } from '../../src/layer/tar-header.js';
 import { buildImageConfig, stageLayers, type StageRecord } from '../../src/oci/image.js';
 import { digestOf } from '../../src/oci/digest.js';

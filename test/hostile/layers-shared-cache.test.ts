@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { Checkpoint } from '../../src/build/checkpoints.js';
+import type { Checkpoint } from '../../src/store/checkpoints.js';
 import { canonicalJsonBytes } from '../../src/oci/canonical-json.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType, type ImageManifest } from '../../src/oci/types.js';

@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { AlpineArch } from '../../src/config/types.js';
-import { CheckpointStore, type Checkpoint } from '../../src/build/checkpoints.js';
+import { CheckpointStore, type Checkpoint } from '../../src/store/checkpoints.js';
 import { SharedCache } from '../../src/remote/shared-cache.js';
 import { runInNamespace } from '../../src/sandbox/namespace.js';
 import { BlobStore } from '../../src/store/blob-store.js';

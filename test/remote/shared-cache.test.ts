@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Checkpoint } from '../../src/build/checkpoints.js';
+import type { Checkpoint } from '../../src/store/checkpoints.js';
 import { RegistryClient } from '../../src/remote/client.js';
 import { checkpointTag, CHECKPOINT_MEDIA_TYPE } from '../../src/remote/checkpoint-manifest.js';
 import { SharedCache } from '../../src/remote/shared-cache.js';

@@ -1,6 +1,6 @@
 /**
  * Run as the test user: writes the SBOM tests' two-arch image into a
- * project's OCI layout the way src/build/image.ts writes a build (stage
+ * project's OCI layout the way src/pipeline/image.ts writes a build (stage
  * records and cache keys in the manifest, an index with a platform per
  * manifest, tagged): x86_64 from tasks.ts (three stages, the real apk-tools
  * deleting a package), aarch64 from the Alpine minirootfs tarball used
@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createGunzip } from 'node:zlib';
-import { STAGES_ANNOTATION } from '../../src/build/image.js';
+import { STAGES_ANNOTATION } from '../../src/store/built-image.js';
 import type { AlpineArch } from '../../src/config/types.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildImageConfig, rfc3339, stageLayers, type StageRecord } from '../../src/oci/image.js';

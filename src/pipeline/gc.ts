@@ -10,8 +10,8 @@ import type { Digest } from '../oci/types.js';
 import { BlobStore } from '../store/blob-store.js';
 import { runInNamespace } from '../sandbox/namespace.js';
 import { lockForGc } from '../store/cache-lock.js';
-import { CheckpointStore } from './checkpoints.js';
-import { imageStageKeys } from './image.js';
+import { CheckpointStore } from '../store/checkpoints.js';
+import { imageStageKeys } from '../store/built-image.js';
 
 export interface GcResult {
   checkpointsKept: number;

@@ -15,13 +15,13 @@ import { BlobStore } from '../store/blob-store.js';
 import { runInNamespace } from '../sandbox/namespace.js';
 import { EibError, wrapError } from '../errors.js';
 import { stageCacheKey } from './cache-key.js';
-import { CheckpointStore, type Checkpoint } from './checkpoints.js';
+import { CheckpointStore, type Checkpoint } from '../store/checkpoints.js';
 import { resolveStages, type ResolveOptions, type Resolution, type StagePackages } from './resolve.js';
 import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-task.js';
-import { writeBuildImage } from './image.js';
+import { writeBuildImage } from '../store/built-image.js';
 import type { SharedCache } from '../remote/shared-cache.js';
 import { configuredSbom } from '../sbom/attach.js';
-import { readLock } from './lock.js';
+import { readLock } from '../project/lock-file.js';
 
 export interface BuildEvents {
   stageStart?(event: { arch: AlpineArch; stage: string; index: number; total: number; cached: boolean; key: string }): void;

@@ -1,7 +1,7 @@
 /** Listing the checkpoint cache for `eib ls`. */
 import type { Config } from '../config/types.js';
-import { CheckpointStore } from './checkpoints.js';
-import { imageStageKeys } from './image.js';
+import { CheckpointStore } from '../store/checkpoints.js';
+import { imageStageKeys } from '../store/built-image.js';
 
 export interface CheckpointRow {
   stage: string;

@@ -11,7 +11,7 @@ import { loadKeys } from '../apk/keys.js';
 import { openRepository, type Repository } from '../apk/repository.js';
 import { solve } from '../apk/solver.js';
 import { wrapError } from '../errors.js';
-import { pinnedPackages, type LockedPackage } from './lock.js';
+import { pinnedPackages, type LockedPackage } from '../project/lock-file.js';
 
 export interface StagePackages {
   /** The apk world after this stage. */

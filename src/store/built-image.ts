@@ -11,8 +11,8 @@ import { EibError } from '../errors.js';
 import { buildImageConfig, rfc3339, stageLayers, type StageRecord } from '../oci/image.js';
 import { ociPlatform } from '../oci/platform.js';
 import { Annotation, MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from '../oci/types.js';
-import { BlobStore } from '../store/blob-store.js';
-import { OciLayout } from '../store/layout.js';
+import { BlobStore } from './blob-store.js';
+import { OciLayout } from './layout.js';
 import type { Checkpoint } from './checkpoints.js';
 
 /** Manifest annotation listing the stages and their cache keys, as JSON. */

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import type { AlpineArch, Config } from '../config/types.js';
 import { EibError, UsageError } from '../errors.js';
 import { openShell } from '../sandbox/shell.js';
-import { CheckpointStore } from './checkpoints.js';
-import { readBuiltImage } from './image.js';
+import { CheckpointStore } from '../store/checkpoints.js';
+import { readBuiltImage } from '../store/built-image.js';
 
 export interface ShellOptions {
   stage?: string;

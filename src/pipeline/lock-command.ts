@@ -3,7 +3,7 @@
  * Without --update an existing lock is kept where it still resolves.
  */
 import type { Config } from '../config/types.js';
-import { lockedPackage, readLock, writeLock, type LockFile } from './lock.js';
+import { lockedPackage, readLock, writeLock, type LockFile } from '../project/lock-file.js';
 import { resolveStages } from './resolve.js';
 
 export interface LockResult {
