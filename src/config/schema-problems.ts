@@ -3,7 +3,7 @@
  * at the offending key or value, saying what is wrong and what is expected.
  */
 import type { ErrorObject } from 'ajv';
-import { deref, eibSchema, schemaValidator, type SchemaNode } from './schema.js';
+import { deref, eibSchema, schemaValid, schemaValidator, type SchemaNode } from './schema.js';
 import { closest } from './suggest.js';
 import type { DataPath, Problem } from './yaml-source.js';
 
@@ -204,6 +204,7 @@ function problemOf(e: ErrorObject, data: unknown): Problem | undefined {
 
 /** Every schema violation of the data, as problems. */
 export function schemaProblems(data: unknown): Problem[] {
+  if (schemaValid(data)) return [];
   const validate = schemaValidator();
   if (validate(data)) return [];
   const { kept, problems } = resolveAnyOf(validate.errors ?? [], data);

@@ -5,10 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { parse } from 'yaml';
 import { join } from 'node:path';
 import { ALPINE_ARCHES, FILE_KEYS, SCHEMA_PATH, eibSchema } from '../../src/config/index.js';
-import { deref, type SchemaNode } from '../../src/config/schema.js';
+import { PRECOMPILED_VALIDATOR_PATH, deref, schemaSha256, schemaValidator, type SchemaNode } from '../../src/config/schema.js';
 import { REPO_ROOT } from '../helpers/user.js';
 
 interface Walked {
@@ -81,4 +83,15 @@ test('the schema ships at SCHEMA_PATH and the fixtures\' editor modelines point 
     assert.ok(target, `${name} starts with a yaml-language-server modeline`);
     assert.equal(join(REPO_ROOT, 'fixtures', 'configs', target), SCHEMA_PATH);
   }
+});
+
+test('the validator precompiled by the build is of this schema and agrees with ajv on valid and invalid files', () => {
+  assert.ok(existsSync(PRECOMPILED_VALIDATOR_PATH), 'npm run build writes the precompiled validator');
+  const precompiled = createRequire(import.meta.url)(PRECOMPILED_VALIDATOR_PATH) as { default: (d: unknown) => boolean; schemaSha256: string };
+  assert.equal(precompiled.schemaSha256, schemaSha256());
+  const valid = ['design-example.yaml', 'full.yaml', 'minimal.yaml', 'multi-arch.yaml'].map((name) => parse(readFileSync(join(REPO_ROOT, 'fixtures', 'configs', name), 'utf8')) as Record<string, unknown>);
+  const invalid = valid.flatMap((c) => [{ ...c, arch: 'arm64' }, { ...c, pacakges: [] }, { ...c, stages: [] }, { ...c, epoch: -1 }]);
+  for (const data of [...valid, ...invalid]) assert.equal(precompiled.default(data), schemaValidator()(data), JSON.stringify(data).slice(0, 200));
+  assert.deepEqual(valid.map((d) => precompiled.default(d)), [true, true, true, true]);
+  assert.ok(invalid.every((d) => !precompiled.default(d)));
 });
