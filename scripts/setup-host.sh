@@ -23,6 +23,8 @@ packages=(
   file
   attr              # getfattr/setfattr: layer xattrs (security.capability, user.*)
   libcap2-bin       # setcap: file capabilities in the export tests
+  squashfs-tools    # mksquashfs/unsquashfs: squashfs export and its tests
+  erofs-utils       # mkfs.erofs/fsck.erofs/dump.erofs: erofs export and its tests
 )
 
 missing=()

@@ -51,6 +51,8 @@ export interface OutputsSection {
   tag?: string;
   rootfs?: string;
   ext4?: string;
+  squashfs?: string;
+  erofs?: string;
 }
 
 export interface CacheSection {
@@ -110,6 +112,8 @@ export const FILE_KEYS = {
     tag: 'optional',
     rootfs: 'optional',
     ext4: 'optional',
+    squashfs: 'optional',
+    erofs: 'optional',
   } satisfies KeyTable<OutputsSection>,
   cache: {
     dir: 'optional',

@@ -62,6 +62,8 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
     tag: file.outputs?.tag ?? DEFAULT_TAG,
     ...(file.outputs?.rootfs !== undefined ? { rootfs: abs(file.outputs.rootfs) } : {}),
     ...(file.outputs?.ext4 !== undefined ? { ext4: abs(file.outputs.ext4) } : {}),
+    ...(file.outputs?.squashfs !== undefined ? { squashfs: abs(file.outputs.squashfs) } : {}),
+    ...(file.outputs?.erofs !== undefined ? { erofs: abs(file.outputs.erofs) } : {}),
   };
   const cache: CacheConfig = {
     dir: file.cache?.dir !== undefined ? abs(file.cache.dir) : defaultCacheDir(env),

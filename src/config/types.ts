@@ -56,6 +56,10 @@ export interface Outputs {
   readonly rootfs?: string;
   /** Written by `eib build` when set: ext4 image. */
   readonly ext4?: string;
+  /** Written by `eib build` when set: squashfs image (.squashfs, .sqfs). */
+  readonly squashfs?: string;
+  /** Written by `eib build` when set: erofs image (.erofs). */
+  readonly erofs?: string;
 }
 
 export interface CacheConfig {

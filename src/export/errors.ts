@@ -7,7 +7,13 @@ export type ExportErrorCode =
   /** mke2fs or debugfs failed on an image eib prepared. */
   | 'EEXT4'
   /** The flattened rootfs could not be materialized as a tree. */
-  | 'EMATERIALIZE';
+  | 'EMATERIALIZE'
+  /** mksquashfs failed, or the tree holds what it cannot take. */
+  | 'ESQUASHFS'
+  /** mkfs.erofs failed, or the tree holds what erofs cannot get rootless (device nodes). */
+  | 'EEROFS'
+  /** A disk image could not be assembled (a tool failed, a partition's content does not fit). */
+  | 'EDISK';
 
 export class ExportError extends EibError<ExportErrorCode> {
   constructor(code: ExportErrorCode, message: string, options: { cause?: unknown } = {}) {

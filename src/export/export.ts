@@ -1,7 +1,8 @@
 /**
  * `eib export`: the last build's image (or its first stages) as a file a
- * device can use — a flattened rootfs tar (.tar, .tar.gz/.tgz) or an ext4
- * image (.ext4, .img). Every output is written under a temporary name
+ * device can use — a flattened rootfs tar (.tar, .tar.gz/.tgz), an ext4
+ * image (.ext4, .img), or a read-only squashfs (.squashfs, .sqfs) or erofs
+ * (.erofs) image. Every output is written under a temporary name
  * beside the target and renamed into place at the end.
  */
 import { resolve } from 'node:path';
@@ -14,6 +15,7 @@ import { formatFromPath, parseSize, SUPPORTED_EXTENSIONS, type ExportFormat } fr
 import { selectImage } from './select.js';
 import { writeRootfsTar } from './tar.js';
 import { writeAtomically } from './temp-output.js';
+import { writeTreeImage } from './tree-image.js';
 
 export type ExportProgress =
   | { phase: 'start'; path: string; format: ExportFormat; arch: AlpineArch; stage: string; layers: number }
@@ -48,6 +50,8 @@ export interface ExportResult {
   image: Digest;
   /** ext4 only. */
   ext4?: { blocks: number; inodes: number; minimumBytes: number; label?: string; uuid?: string };
+  /** erofs only, with an epoch: the filesystem UUID derived from the image. */
+  uuid?: string;
 }
 
 /** SOURCE_DATE_EPOCH from the config, else from the environment. */
@@ -92,6 +96,17 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
         ...(made.uuid === undefined ? {} : { uuid: made.uuid }),
       },
     };
+  } else if (format === 'squashfs' || format === 'erofs') {
+    const epoch = exportEpoch(config);
+    const made = await writeAtomically(path, (tmp) =>
+      writeTreeImage(image.layout.dir, image.manifest, { digests: image.layers.map((l) => l.digest), names: image.names }, tmp, {
+        format,
+        cacheDir: config.cache.dir,
+        ...(epoch === undefined ? {} : { epoch }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      }),
+    );
+    result = { ...base, bytes: made.bytes, ...(made.uuid === undefined ? {} : { uuid: made.uuid }) };
   } else {
     const openers = image.layers.map((l) => () => image.layout.blobs.open(l.digest));
     const written = await writeAtomically(path, (tmp) => writeRootfsTar(openers, tmp, { gzip: format === 'tar.gz', names: image.names }));
@@ -101,11 +116,11 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
   return result;
 }
 
-/** Write the outputs the config names (outputs.rootfs, outputs.ext4) from the last build; `eib build` calls this. */
+/** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs) from the last build; `eib build` calls this. */
 export async function exportOutputs(config: Config, options: { arch?: AlpineArch; onProgress?: (event: ExportProgress) => void; signal?: AbortSignal } = {}): Promise<ExportResult[]> {
   const results: ExportResult[] = [];
   const arches = options.arch !== undefined ? [options.arch] : config.arch;
-  for (const target of [config.outputs.rootfs, config.outputs.ext4]) {
+  for (const target of [config.outputs.rootfs, config.outputs.ext4, config.outputs.squashfs, config.outputs.erofs]) {
     if (target === undefined) continue;
     for (const arch of arches) {
       const path = config.arch.length > 1 ? archPath(target, arch) : target;

@@ -5,19 +5,16 @@
  * hash seed are derived from the image's manifest digest, so the same image
  * always gives the same bytes and different images different UUIDs.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 import { runInNamespace } from '../sandbox/namespace.js';
-import { processAlive } from '../store/cache-lock.js';
 import { e2fsTool } from './e2fs-tools.js';
 import type { Ext4TaskPayload, Ext4TaskResult } from './ext4-task.js';
+import { exportWorkDirs } from './work-dir.js';
 
 const TASK_MODULE = new URL('./ext4-task.js', import.meta.url).href;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const WORK_PREFIX = 'export-';
 
 export interface Ext4Options {
   size?: number;
@@ -61,13 +58,11 @@ export async function writeExt4(layoutDir: string, manifest: Digest, layers: { d
   if (uuid === undefined && options.epoch !== undefined) uuid = derivedUuid(manifest, 'ext4 uuid');
   const hashSeed = uuid === undefined ? undefined : derivedUuid(manifest, uuid, 'ext4 hash seed');
 
-  const tmp = join(options.cacheDir, 'tmp');
   const payload: Ext4TaskPayload = {
     layoutDir,
     layers: layers.digests,
     names: layers.names,
-    work: join(tmp, `${WORK_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`),
-    stale: await staleWorkDirs(tmp),
+    ...(await exportWorkDirs(options.cacheDir)),
     image,
     ...(options.size === undefined ? {} : { size: options.size }),
     ...(label === undefined ? {} : { label }),
@@ -78,24 +73,3 @@ export async function writeExt4(layoutDir: string, manifest: Digest, layers: { d
   const made = await runInNamespace<Ext4TaskResult>({ module: TASK_MODULE, fn: 'exportExt4Task', payload }, options.signal === undefined ? {} : { signal: options.signal });
   return { ...made, ...(label === undefined ? {} : { label }), ...(uuid === undefined ? {} : { uuid }) };
 }
-
-/**
- * Trees of exports whose eib process is gone (killed before it could clean
- * up). Their files belong to subordinate ids, so only the namespace can
- * remove them; the next ext4 export does.
- */
-async function staleWorkDirs(tmp: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(tmp);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => {
-      const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(n);
-      return m !== null && !processAlive(Number(m[1]));
-    })
-    .map((n) => join(tmp, n));
-}
-

@@ -1,7 +1,7 @@
 /** What `eib export PATH` writes, from PATH's extension, and sizes as users write them. */
 import { UsageError } from '../errors.js';
 
-export type ExportFormat = 'tar' | 'tar.gz' | 'ext4';
+export type ExportFormat = 'tar' | 'tar.gz' | 'ext4' | 'squashfs' | 'erofs';
 
 const EXTENSIONS: readonly [string, ExportFormat][] = [
   ['.tar.gz', 'tar.gz'],
@@ -9,6 +9,9 @@ const EXTENSIONS: readonly [string, ExportFormat][] = [
   ['.tar', 'tar'],
   ['.ext4', 'ext4'],
   ['.img', 'ext4'],
+  ['.squashfs', 'squashfs'],
+  ['.sqfs', 'squashfs'],
+  ['.erofs', 'erofs'],
 ];
 
 export const SUPPORTED_EXTENSIONS = EXTENSIONS.map(([ext]) => ext);
@@ -17,7 +20,7 @@ export function formatFromPath(path: string): ExportFormat {
   const lower = path.toLowerCase();
   const found = EXTENSIONS.find(([ext]) => lower.endsWith(ext) && lower.length > ext.length && !lower.endsWith(`/${ext}`));
   if (found === undefined) {
-    throw new UsageError(`cannot tell the export format of ${path}: name a file ending in ${SUPPORTED_EXTENSIONS.join(', ')} (.tar/.tar.gz: flattened rootfs; .ext4/.img: ext4 image)`);
+    throw new UsageError(`cannot tell the export format of ${path}: name a file ending in ${SUPPORTED_EXTENSIONS.join(', ')} (.tar/.tar.gz: flattened rootfs; .ext4/.img: ext4 image; .squashfs/.sqfs, .erofs: read-only images)`);
   }
   return found[1];
 }

@@ -34,11 +34,11 @@ export interface ToolResult {
 }
 
 /** Run a short host command with piped output; never throws on a non-zero exit. */
-export function runTool(argv: readonly string[], options: { cwd?: string; input?: string } = {}): Promise<ToolResult> {
+export function runTool(argv: readonly string[], options: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ToolResult> {
   return new Promise((resolvePromise, reject) => {
     const [cmd, ...args] = argv;
     if (cmd === undefined) throw new TypeError('runTool: empty argv');
-    const child = spawn(cmd, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
+    const child = spawn(cmd, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }), ...(options.env === undefined ? {} : { env: options.env }) });
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));

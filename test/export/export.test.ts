@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runEib } from '../helpers/cli.js';
 import { asUser, userTempDir } from '../helpers/user.js';
-import { haveMinirootfs, makeProject, tarListing, umociListing, type Listing } from './fixture.js';
+import { haveMinirootfs, makeProject, tarListing, tarListingOfTree, umociListing } from './fixture.js';
 
 const skip = !haveMinirootfs && 'shared/alpine minirootfs not present';
 const DEVICES = new Map([
@@ -138,14 +138,6 @@ test('the ext4 export passes e2fsck and holds the same tree, owners, modes, xatt
 
 function withoutSpecialBits(entry: string | undefined): string | undefined {
   return entry?.replace(/^(\S+) [0-7]/, '$1 0');
-}
-
-/** A tree's listing, through GNU tar so it reads the same as tarListing. */
-function tarListingOfTree(root: string): Listing {
-  const file = join(userTempDir('eib-tree-tar-'), 'tree.tar');
-  execFileSync('tar', ['--numeric-owner', '-cf', file, '-C', root, '.']);
-  const listing = new Map([...tarListing(file)].map(([p, v]) => [p.replace(/^\/\.\/?/, '/'), v] as const).filter(([p]) => p !== '/'));
-  return listing;
 }
 
 test('ext4 exports with an epoch are byte-identical; an explicit size is checked against the content', { skip }, async () => {

@@ -134,3 +134,11 @@ function decodeOwner(b: Buffer): string {
   }
   return `${ids[0]}:${ids[1]}`;
 }
+
+/** A tree's listing, through GNU tar so it reads the same as tarListing. */
+export function tarListingOfTree(root: string): Listing {
+  const file = join(userTempDir('eib-tree-tar-'), 'tree.tar');
+  execFileSync('tar', ['--numeric-owner', '-cf', file, '-C', root, '.']);
+  const listing = new Map([...tarListing(file)].map(([p, v]) => [p.replace(/^\/\.\/?/, '/'), v] as const).filter(([p]) => p !== '/'));
+  return listing;
+}

@@ -1,0 +1,46 @@
+/**
+ * The programs that make filesystem and disk images (squashfs-tools,
+ * erofs-utils, dosfstools, mtools, fdisk, zstd): found on PATH or in the
+ * sbin folders a user's PATH often lacks, with the Debian package to
+ * install when one is missing.
+ */
+import { HostError } from '../errors.js';
+import { findTool, runTool, type ToolResult } from '../sandbox/tools.js';
+
+const PACKAGES = {
+  mksquashfs: 'squashfs-tools',
+  'mkfs.erofs': 'erofs-utils',
+  'mkfs.vfat': 'dosfstools',
+  mcopy: 'mtools',
+  mmd: 'mtools',
+  sfdisk: 'fdisk',
+  zstd: 'zstd',
+} as const;
+
+export type ImageTool = keyof typeof PACKAGES;
+
+export function imageTool(name: ImageTool, forWhat: string): string {
+  const path = findTool(name) ?? findTool(name, '/usr/sbin:/sbin');
+  if (path === undefined) {
+    throw new HostError(`${name} was not found (looked on PATH, /usr/sbin and /sbin); ${forWhat} needs it: install it (Debian/Ubuntu: apt install ${PACKAGES[name]})`);
+  }
+  return path;
+}
+
+/** Whether `name` is installed, for optional outputs. */
+export function haveImageTool(name: ImageTool): boolean {
+  return (findTool(name) ?? findTool(name, '/usr/sbin:/sbin')) !== undefined;
+}
+
+/** Run an image tool with a fixed locale (and SOURCE_DATE_EPOCH when given); never throws on a non-zero exit. */
+export function runImageTool(argv: readonly string[], options: { epoch?: number; cwd?: string; input?: string } = {}): Promise<ToolResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', TZ: 'UTC' };
+  if (options.epoch !== undefined) env['SOURCE_DATE_EPOCH'] = String(options.epoch);
+  else delete env['SOURCE_DATE_EPOCH'];
+  return runTool(argv, { env, ...(options.cwd === undefined ? {} : { cwd: options.cwd }), ...(options.input === undefined ? {} : { input: options.input }) });
+}
+
+/** The last lines of a tool's stderr, for an error message. */
+export function toolTail(result: ToolResult): string {
+  return (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-5).join('\n');
+}
