@@ -80,6 +80,12 @@ export interface ReadApkOptions {
    * the returned `verified` promise.
    */
   onEntry?: (entry: ApkDataEntry, content: Readable, verified: Promise<void>) => Promise<void>;
+  /**
+   * Stop once the control member is verified (signature, C: checksum, name
+   * and version): the result's datahash is empty and dataSize 0. For reading
+   * what a package says about itself without installing it.
+   */
+  controlOnly?: boolean;
 }
 
 export interface ApkReadResult {
@@ -93,6 +99,8 @@ export interface ApkReadResult {
 }
 
 const CONTROL_LIMIT = 16 * 1024 * 1024;
+/** Thrown (and caught) to stop reading after the control member with `controlOnly`. */
+class ControlRead extends Error {}
 /** Data may exceed the installed size by tar headers and PAX records; beyond this it is a bomb. */
 const DATA_SLACK = 8 * 1024 * 1024;
 
@@ -268,6 +276,7 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
     index === 0 ? CONTROL_LIMIT : index === controlIndex() ? CONTROL_LIMIT : options.expected.installedSize * 2 + DATA_SLACK;
   const dataMember = async (inflated: Readable): Promise<void> => {
     await checkControl();
+    if (options.controlOnly) throw new ControlRead('control member read');
     return onData(inflated);
   };
   const handlerFor = (index: number): ((inflated: Readable) => Promise<void>) | undefined =>
@@ -326,6 +335,7 @@ export async function readApk(file: FileHandle, options: ReadApkOptions): Promis
   } catch (e) {
     for (const stream of streams) stream.destroy();
     const error = firstError ?? e;
+    if (error instanceof ControlRead && control) return { control, checksum: controlChecksum(), datahash: '', dataSize: 0 };
     if (error instanceof EibError) {
       if (!(error instanceof GzipError)) throw error;
     }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { EibError, IntegrityError } from '../errors.js';
 import { FetchError, httpGet, statusError, writeAtomically, type Progress } from './fetch.js';
 import { readApkIndex } from './index-file.js';
+import { archivedPackagePath } from './archive.js';
 import type { PackageInfo } from './types.js';
 
 export type { Progress } from './fetch.js';
@@ -26,6 +27,8 @@ export interface Repository {
   tag?: string;
   /** The trusted key that signed the index, absent when accepted untrusted. */
   signedBy?: string;
+  /** sha256:<hex> of the APKINDEX.tar.gz this was read from: what a lock resolved against. */
+  indexDigest?: string;
 }
 
 export interface OpenRepositoryOptions {
@@ -119,14 +122,21 @@ export async function openRepository(o: OpenRepositoryOptions): Promise<Reposito
   } catch (e) {
     throw new RepositoryError(`${url}: cannot read the index (${(e as Error).message}); check the repository path and arch`, { cause: e });
   }
-  const index = await readApkIndex(source, {
+  const digest = createHash('sha256');
+  const hashed = (async function* () {
+    for await (const chunk of source) {
+      digest.update(chunk as Buffer);
+      yield chunk as Buffer;
+    }
+  })();
+  const index = await readApkIndex(hashed, {
     what: url,
     repository: o.url,
     keys: o.keys,
     allowUntrusted: o.allowUntrusted ?? false,
     ...(o.onWarning ? { onWarning: o.onWarning } : {}),
   });
-  const repo: Repository = { url: o.url, arch: o.arch, description: index.description, packages: index.packages };
+  const repo: Repository = { url: o.url, arch: o.arch, description: index.description, packages: index.packages, indexDigest: `sha256:${digest.digest('hex')}` };
   if (o.tag !== undefined) repo.tag = o.tag;
   if (index.signedBy !== undefined) repo.signedBy = index.signedBy;
   return repo;
@@ -138,19 +148,13 @@ export interface FetchPackageOptions {
   onProgress?: (p: Progress) => void;
 }
 
-/** Cache file name: the package identity plus its C: checksum in hex. */
-function cacheName(pkg: PackageInfo): string {
-  const hex = pkg.checksum.length > 2 ? Buffer.from(pkg.checksum.slice(2), 'base64').toString('hex') : 'nochecksum';
-  return `${pkg.name}-${pkg.version}.${hex}.apk`;
-}
-
 /**
  * The local path of `pkg`'s .apk, downloading (or copying) it into the cache
  * when missing. The size is checked against the index's S:; the content is
  * verified by whoever reads the package (C:, datahash, file checksums).
  */
 export async function fetchPackage(repo: Repository, pkg: PackageInfo, options: FetchPackageOptions): Promise<string> {
-  const dest = join(options.cacheDir, 'apk', 'packages', cacheName(pkg));
+  const dest = archivedPackagePath(options.cacheDir, pkg);
   const existing = await stat(dest).catch(() => undefined);
   if (existing && (pkg.size === 0 || existing.size === pkg.size)) return dest;
   const url = packageUrl(repo, pkg);

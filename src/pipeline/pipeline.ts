@@ -11,6 +11,9 @@ import { withEffectiveEpoch } from '../config/epoch.js';
 import type { AlpineArch, Config, Stage } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
 import { fetchPackage } from '../apk/repository.js';
+import { ARCHIVE_REPOSITORY, archivedPackagePath } from '../apk/archive.js';
+import { loadKeys } from '../apk/keys.js';
+import { PackageArchive } from './package-archive.js';
 import { BlobStore } from '../store/blob-store.js';
 import { runInNamespace } from '../sandbox/namespace.js';
 import { EibError, wrapError } from '../errors.js';
@@ -21,7 +24,7 @@ import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-t
 import { writeBuildImage } from '../store/built-image.js';
 import type { SharedCache } from '../remote/shared-cache.js';
 import { configuredSbom } from '../sbom/attach.js';
-import { readLock } from '../project/lock-file.js';
+import { readLock, type LockedPackage } from '../project/lock-file.js';
 
 export interface BuildEvents {
   stageStart?(event: { arch: AlpineArch; stage: string; index: number; total: number; cached: boolean; key: string }): void;
@@ -132,9 +135,10 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
   const events = options.events ?? {};
   const lock = await readLock(config.dir);
   const locked = lock?.arches[arch];
+  const archive = new PackageArchive({ cacheDir: config.cache.dir, keys: loadKeys([...config.alpine.keys]), allowUntrusted: config.alpine.allowUntrusted, shared });
   const resolution = await resolveStages(config, arch, {
     ...options,
-    ...(locked ? { locked } : {}),
+    ...(locked ? { locked, fromArchive: (pin: LockedPackage) => archive.pinned(pin) } : {}),
     ...(events.warn ? { warn: (m: string) => events.warn?.(m) } : {}),
   });
   const results: StageResult[] = [];
@@ -164,6 +168,7 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
     if (!checkpoint) {
       checkpoint = await runStage({ config, arch, options, checkpoints, resolution, packages, stage, key, lowers: done, started });
       await checkpoints.write(checkpoint);
+      await archive.keep(packages.install);
     }
     // Local hits are published too: the cache may have been built before cache.registry was set.
     if (shared && source !== 'shared') await shared.publish(checkpoint);
@@ -211,6 +216,7 @@ async function fetchStagePackages(run: StageRun): Promise<StageTaskPayload['pack
   };
   return Promise.all(
     packages.install.map(async (info) => {
+      if (info.repository === ARCHIVE_REPOSITORY) return { info, path: archivedPackagePath(config.cache.dir, info) };
       const repo = resolution.repositories.find((r) => r.url === info.repository);
       if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
       return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };

@@ -10,8 +10,8 @@ import type { PackageInfo } from '../apk/types.js';
 import { loadKeys } from '../apk/keys.js';
 import { openRepository, type Repository } from '../apk/repository.js';
 import { solve } from '../apk/solver.js';
-import { wrapError } from '../errors.js';
-import { pinnedPackages, type LockedPackage } from '../project/lock-file.js';
+import { EibError, wrapError } from '../errors.js';
+import { LOCK_FILE, pinnedPackages, type LockedPackage } from '../project/lock-file.js';
 
 export interface StagePackages {
   /** The apk world after this stage. */
@@ -31,6 +31,8 @@ export interface ResolveOptions {
   warn?: (message: string) => void;
   /** Packages pinned per stage for this arch (from eib.lock.json), installed instead of solving. */
   locked?: Readonly<Record<string, readonly LockedPackage[]>>;
+  /** Where pins the repositories no longer offer are looked up (the package archive). */
+  fromArchive?: (pin: LockedPackage) => Promise<PackageInfo | undefined>;
 }
 
 function packageId(p: PackageInfo): string {
@@ -39,6 +41,8 @@ function packageId(p: PackageInfo): string {
 
 export async function resolveStages(config: Config, arch: AlpineArch, options: ResolveOptions = {}): Promise<Resolution> {
   const needsPackages = config.stages.some((s) => s.packages.length > 0);
+  // A fully locked build can go on without a repository it cannot reach: its pins come from the archive.
+  const allPinned = options.fromArchive !== undefined && config.stages.every((s) => s.packages.length === 0 || options.locked?.[s.name] !== undefined);
   const keys = loadKeys([...config.alpine.keys]);
   const repositories: Repository[] = [];
   if (needsPackages) {
@@ -56,7 +60,9 @@ export async function resolveStages(config: Config, arch: AlpineArch, options: R
           }),
         );
       } catch (e) {
-        throw wrapError(`loading repository ${url} (${arch})`, e);
+        const unreachable = e instanceof EibError && (e.code === 'EFETCH' || e.code === 'EREPO');
+        if (!(allPinned && unreachable)) throw wrapError(`loading repository ${url} (${arch})`, e);
+        options.warn?.(`repository ${url} (${arch}) cannot be loaded (${e.message}); installing the pins of ${LOCK_FILE} from the package archive`);
       }
     }
   }
@@ -69,7 +75,7 @@ export async function resolveStages(config: Config, arch: AlpineArch, options: R
     if (stage.packages.length > 0) {
       const locked = options.locked?.[stage.name];
       if (locked) {
-        install = pinnedPackages(locked, repositories.flatMap((r) => r.packages), stage.name);
+        install = await pinnedPackages(locked, repositories.flatMap((r) => r.packages), stage.name, options.fromArchive);
       } else {
         if (options.locked) options.warn?.(`stage ${stage.name} is not pinned in eib.lock.json; run eib lock --update to pin it`);
         let all: PackageInfo[];

@@ -1,7 +1,9 @@
 /**
  * eib.lock.json: the resolved packages of every stage and arch, in install
- * order. When it exists, builds install exactly what it pins; a pin that the
- * repositories no longer hold fails with a message to refresh the lock.
+ * order, and the digest of each signed index they were resolved against.
+ * When it exists, builds install exactly what it pins; a pin that neither
+ * the repositories nor the package archive hold fails with a message to
+ * refresh the lock.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -24,16 +26,26 @@ export interface LockFile {
   lockVersion: 1;
   /** arch → stage name → packages that stage installs, in install order. */
   arches: Partial<Record<AlpineArch, Record<string, LockedPackage[]>>>;
+  /**
+   * arch → repository (as in `repository` of a pin) → sha256:<hex> of the
+   * signed APKINDEX.tar.gz the pins were resolved against. Absent in locks
+   * written before eib recorded it.
+   */
+  indexes?: Partial<Record<AlpineArch, Record<string, string>>>;
 }
 
 export function lockPath(configDir: string): string {
   return join(configDir, LOCK_FILE);
 }
 
-/** A lock entry; local repositories are written relative to the config's folder so the lock is portable. */
+/** A repository as the lock names it: local ones relative to the config's folder, so the lock is portable. */
+export function lockedRepository(repository: string, configDir: string): string {
+  return isAbsolute(repository) ? relative(configDir, repository) || '.' : repository;
+}
+
+/** A lock entry. */
 export function lockedPackage(p: PackageInfo, configDir: string): LockedPackage {
-  const repository = isAbsolute(p.repository) ? relative(configDir, p.repository) || '.' : p.repository;
-  return { name: p.name, version: p.version, arch: p.arch, repository, checksum: p.checksum };
+  return { name: p.name, version: p.version, arch: p.arch, repository: lockedRepository(p.repository, configDir), checksum: p.checksum };
 }
 
 export async function readLock(configDir: string): Promise<LockFile | undefined> {
@@ -65,16 +77,25 @@ export async function writeLock(configDir: string, lock: LockFile): Promise<stri
   return path;
 }
 
-/** The index entries a lock pins for one stage, or an error naming what is gone. */
-export function pinnedPackages(locked: readonly LockedPackage[], available: readonly PackageInfo[], stage: string): PackageInfo[] {
-  return locked.map((pin) => {
-    const found = available.find((p) => p.name === pin.name && p.version === pin.version && p.checksum === pin.checksum);
+/**
+ * The index entries a lock pins for one stage, or an error naming what is
+ * gone. A pin the repositories no longer offer is asked of `fromArchive`
+ * (the package archive) before giving up.
+ */
+export async function pinnedPackages(
+  locked: readonly LockedPackage[],
+  available: readonly PackageInfo[],
+  stage: string,
+  fromArchive?: (pin: LockedPackage) => Promise<PackageInfo | undefined>,
+): Promise<PackageInfo[]> {
+  const out: PackageInfo[] = [];
+  for (const pin of locked) {
+    const found = available.find((p) => p.name === pin.name && p.version === pin.version && p.checksum === pin.checksum) ?? (await fromArchive?.(pin));
     if (!found) {
-      throw new EibError(
-        'ELOCKSTALE',
-        `${LOCK_FILE}: stage ${stage} pins ${pin.name}-${pin.version} (${pin.arch}), which the repositories no longer provide; run eib lock --update`,
-      );
+      const archive = fromArchive ? ' and the package archive does not hold' : '';
+      throw new EibError('ELOCKSTALE', `${LOCK_FILE}: stage ${stage} pins ${pin.name}-${pin.version} (${pin.arch}), which the repositories no longer provide${archive}; run eib lock --update`);
     }
-    return found;
-  });
+    out.push(found);
+  }
+  return out;
 }

@@ -7,6 +7,8 @@
  *   against its digest), rebuild the snapshot from the layer inside the
  *   namespace (checked against the record's diff_id), write the record last.
  * - publish: push the layer, the record and the manifest under the tag.
+ * - fetchPackage / publishPackage: the package archive, one tag per .apk
+ *   checksum (the scheme: package-manifest.ts).
  *
  * The shared cache only ever saves work: when the registry cannot be reached
  * or refuses us, that is a warning and the build goes on locally (after the
@@ -14,8 +16,13 @@
  * instead of paying the retries at every stage). Content that does not match
  * its digest, diff_id or key is an error: something is corrupt or hostile.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { PackagePin } from '../apk/archive.js';
+import { writeAtomically } from '../apk/fetch.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { EibError, IntegrityError } from '../errors.js';
 import { runInNamespace } from '../sandbox/namespace.js';
@@ -24,7 +31,8 @@ import { CheckpointStore, type Checkpoint } from '../store/checkpoints.js';
 import { MediaType, type Descriptor } from '../oci/types.js';
 import { RegistryClient, type BlobContent, type FetchedManifest, type RegistryClientOptions } from './client.js';
 import { RegistryError } from './errors.js';
-import { checkpointArtifact, checkpointTag, EMPTY_BLOB, parseCheckpointManifest, parseCheckpointRecord, RECORD_LIMIT } from './checkpoint-manifest.js';
+import { checkpointArtifact, checkpointTag, EMPTY_BLOB, EMPTY_DESCRIPTOR, parseCheckpointManifest, parseCheckpointRecord, RECORD_LIMIT } from './checkpoint-manifest.js';
+import { PACKAGE_MEDIA_TYPE, packageManifest, packageTag, parsePackageManifest } from './package-manifest.js';
 import type { TransferProgress } from './push.js';
 import { parseReference } from './reference.js';
 import type { RestoreSnapshotPayload, RestoreSnapshotResult } from './snapshot-task.js';
@@ -172,6 +180,58 @@ export class SharedCache {
       if (e instanceof RegistryError && e.code === 'EAUTH' && !this.unreachable) {
         this.pushRefused = true;
         this.warn(`cannot push checkpoints to the shared cache ${this.registry}/${this.repository}: ${e.message}; they stay in the local cache only`);
+        return 'skipped';
+      }
+      this.degrade(e, `pushing ${ref}`);
+      return 'skipped';
+    }
+  }
+
+  /**
+   * Pull the archived .apk of `pin` into `dest` (atomically); false when the
+   * registry has none or cannot be asked (a warning). The blob is checked
+   * against its digest here; whether it is the pinned, trusted package is
+   * for the caller to check, as for any downloaded package.
+   */
+  async fetchPackage(pin: PackagePin, dest: string): Promise<boolean> {
+    if (this.unreachable) return false;
+    const ref = `${this.registry}/${this.repository}:${packageTag(pin)}`;
+    try {
+      let fetched: FetchedManifest;
+      try {
+        fetched = await this.client.getManifest(this.repository, packageTag(pin));
+      } catch (e) {
+        if (e instanceof RegistryError && e.status === 404) return false;
+        throw e;
+      }
+      const apk = parsePackageManifest(fetched.bytes, `package archive entry ${ref}`, pin);
+      await writeAtomically(await this.client.fetchBlob(this.repository, apk.digest, apk.size), dest, { url: ref });
+      return true;
+    } catch (e) {
+      this.degrade(e, `pulling ${ref}`);
+      return false;
+    }
+  }
+
+  /** Archive the .apk at `path` as the package `pin` unless the registry has it already. */
+  async publishPackage(pin: PackagePin, path: string): Promise<PublishOutcome> {
+    if (this.unreachable || this.pushRefused) return 'skipped';
+    const tag = packageTag(pin);
+    const ref = `${this.registry}/${this.repository}:${tag}`;
+    try {
+      if ((await this.client.headManifest(this.repository, tag)) !== undefined) return 'present';
+      const digest = createHash('sha256');
+      await pipeline(createReadStream(path), digest);
+      const apk: Descriptor = { mediaType: PACKAGE_MEDIA_TYPE, digest: `sha256:${digest.digest('hex')}`, size: (await stat(path)).size };
+      const empty = bytesBlob(EMPTY_BLOB, EMPTY_DESCRIPTOR);
+      const blob: BlobContent = { digest: apk.digest, size: apk.size, open: (range) => createReadStream(path, range ? { start: range.start, end: range.end } : {}) };
+      await Promise.all([this.pushBlob(blob), this.pushBlob(empty)]);
+      await this.client.putManifest(this.repository, tag, packageManifest(pin, apk), MediaType.ImageManifest);
+      return 'published';
+    } catch (e) {
+      if (e instanceof RegistryError && e.code === 'EAUTH' && !this.unreachable) {
+        this.pushRefused = true;
+        this.warn(`cannot push packages to the shared cache ${this.registry}/${this.repository}: ${e.message}; they stay in the local cache only`);
         return 'skipped';
       }
       this.degrade(e, `pushing ${ref}`);
