@@ -31,6 +31,7 @@ export default class Export extends BaseCommand {
       ...(flags.size === undefined ? {} : { size: flags.size }),
       ...(flags.label === undefined ? {} : { label: flags.label }),
       ...(flags.uuid === undefined ? {} : { uuid: flags.uuid }),
+      onWait: (m) => this.out.info(m),
       onProgress: (e) => (e.phase === 'start' ? this.out.info(`exporting ${e.arch} image up to stage ${e.stage} (${e.layers} layers) as ${e.format}`) : undefined),
     });
     this.out.result(result, `wrote ${result.path} (${result.format}, ${formatBytes(result.bytes)})`);

@@ -13,7 +13,7 @@ export default class Gc extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Gc);
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
-    const r = await collectGarbage(config, { all: flags.all });
+    const r = await collectGarbage(config, { all: flags.all, onWait: (m) => this.out.info(m) });
     this.out.result(
       r,
       `removed ${r.checkpointsRemoved} checkpoints, ${r.blobsRemoved} blobs (${formatBytes(r.bytesFreed)}), ${r.scratchRemoved} unfinished builds; kept ${r.checkpointsKept} checkpoints`,

@@ -28,6 +28,7 @@ export default class Shell extends BaseCommand {
       ...(flags.arch ? { arch: flags.arch as (typeof ALPINE_ARCHES)[number] } : {}),
       command,
       keep: flags.keep,
+      onWait: (m) => this.out.info(m),
     });
     if (result.kept) this.out.info(`changes kept in ${result.kept}`);
     this.exit(result.code);

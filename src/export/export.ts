@@ -16,6 +16,7 @@ import { selectImage } from './select.js';
 import { writeRootfsTar } from './tar.js';
 import { writeAtomically } from './temp-output.js';
 import { writeTreeImage } from './tree-image.js';
+import { lockCacheShared } from '../store/cache-lock.js';
 
 export type ExportProgress =
   | { phase: 'start'; path: string; format: ExportFormat; arch: AlpineArch; stage: string; layers: number }
@@ -35,6 +36,8 @@ export interface ExportOptions {
   /** ext4 only: filesystem UUID; default derived from the image with an epoch, else random. */
   uuid?: string;
   onProgress?: (event: ExportProgress) => void;
+  /** Told when the export has to wait for eib gc to finish with the cache. */
+  onWait?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -73,8 +76,35 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
   const base = { path, format, arch: image.arch, stage: image.stage, image: image.manifest };
 
   let result: ExportResult;
+  if (format === 'tar' || format === 'tar.gz') {
+    const openers = image.layers.map((l) => () => image.layout.blobs.open(l.digest));
+    const written = await writeAtomically(path, (tmp) => writeRootfsTar(openers, tmp, { gzip: format === 'tar.gz', names: image.names }));
+    result = { ...base, bytes: written.bytes, digest: written.digest };
+  } else {
+    // The tree is unpacked in the cache's scratch space, which eib gc empties: hold the cache while using it.
+    const lock = await lockCacheShared(config.cache.dir, { ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    try {
+      result = await exportFilesystem(config, options, { image, format, path, size, base });
+    } finally {
+      await lock.release();
+    }
+  }
+  options.onProgress?.({ phase: 'done', path, bytes: result.bytes });
+  return result;
+}
+
+interface FilesystemExport {
+  image: Awaited<ReturnType<typeof selectImage>>;
+  format: Exclude<ExportFormat, 'tar' | 'tar.gz'>;
+  path: string;
+  size: number | undefined;
+  base: Pick<ExportResult, 'path' | 'format' | 'arch' | 'stage' | 'image'>;
+}
+
+/** A filesystem image (ext4, squashfs, erofs), made in the cache's scratch space (the caller holds the cache). */
+async function exportFilesystem(config: Config, options: ExportOptions, { image, format, path, size, base }: FilesystemExport): Promise<ExportResult> {
+  const epoch = exportEpoch(config);
   if (format === 'ext4') {
-    const epoch = exportEpoch(config);
     const made = await writeAtomically(path, (tmp) =>
       writeExt4(image.layout.dir, image.manifest, { digests: image.layers.map((l) => l.digest), names: image.names }, tmp, {
         cacheDir: config.cache.dir,
@@ -85,7 +115,7 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       }),
     );
-    result = {
+    return {
       ...base,
       bytes: made.bytes,
       ext4: {
@@ -96,24 +126,16 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
         ...(made.uuid === undefined ? {} : { uuid: made.uuid }),
       },
     };
-  } else if (format === 'squashfs' || format === 'erofs') {
-    const epoch = exportEpoch(config);
-    const made = await writeAtomically(path, (tmp) =>
-      writeTreeImage(image.layout.dir, image.manifest, { digests: image.layers.map((l) => l.digest), names: image.names }, tmp, {
-        format,
-        cacheDir: config.cache.dir,
-        ...(epoch === undefined ? {} : { epoch }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      }),
-    );
-    result = { ...base, bytes: made.bytes, ...(made.uuid === undefined ? {} : { uuid: made.uuid }) };
-  } else {
-    const openers = image.layers.map((l) => () => image.layout.blobs.open(l.digest));
-    const written = await writeAtomically(path, (tmp) => writeRootfsTar(openers, tmp, { gzip: format === 'tar.gz', names: image.names }));
-    result = { ...base, bytes: written.bytes, digest: written.digest };
   }
-  options.onProgress?.({ phase: 'done', path, bytes: result.bytes });
-  return result;
+  const made = await writeAtomically(path, (tmp) =>
+    writeTreeImage(image.layout.dir, image.manifest, { digests: image.layers.map((l) => l.digest), names: image.names }, tmp, {
+      format,
+      cacheDir: config.cache.dir,
+      ...(epoch === undefined ? {} : { epoch }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    }),
+  );
+  return { ...base, bytes: made.bytes, ...(made.uuid === undefined ? {} : { uuid: made.uuid }) };
 }
 
 /** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs) from the last build; `eib build` calls this. */

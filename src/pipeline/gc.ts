@@ -1,15 +1,17 @@
 /**
  * `eib gc`: keep the checkpoints the current project's image references,
  * drop every other checkpoint, its snapshot, unreferenced blobs, and the
- * scratch folders of builds that were killed.
+ * scratch folders of builds that were killed. It holds the cache's
+ * exclusive lock, so it waits for running builds, exports and shells (and
+ * they for it): nothing it removes is in use.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Digest } from '../oci/types.js';
 import { BlobStore } from '../store/blob-store.js';
 import { runInNamespace } from '../sandbox/namespace.js';
-import { lockForGc } from '../store/cache-lock.js';
+import { lockCacheExclusive, stageLockPath, type WaitOptions } from '../store/cache-lock.js';
 import { CheckpointStore } from '../store/checkpoints.js';
 import { imageStageKeys } from '../store/built-image.js';
 
@@ -31,8 +33,8 @@ async function listDir(path: string): Promise<string[]> {
   }
 }
 
-export async function collectGarbage(config: Config, options: { all?: boolean } = {}): Promise<GcResult> {
-  const lock = await lockForGc(config.cache.dir);
+export async function collectGarbage(config: Config, options: { all?: boolean } & WaitOptions = {}): Promise<GcResult> {
+  const lock = await lockCacheExclusive(config.cache.dir, options);
   try {
     return await collect(config, options);
   } finally {
@@ -54,6 +56,7 @@ async function collect(config: Config, options: { all?: boolean }): Promise<GcRe
       continue;
     }
     await checkpoints.removeRecord(cp.key);
+    await rm(stageLockPath(config.cache.dir, cp.key), { force: true });
     trees.push(checkpoints.snapshotPath(cp.key));
     removed++;
   }

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { lockForBuild } from '../store/cache-lock.js';
+import { lockCacheShared, lockStage } from '../store/cache-lock.js';
 import { withEffectiveEpoch } from '../config/epoch.js';
 import type { AlpineArch, Config, Stage } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
@@ -84,7 +84,7 @@ async function dropCachedPackages(cacheDir: string, paths: readonly string[]): P
 /** Build every stage of every arch and write the image to config.outputs.oci. */
 export async function build(fileConfig: Config, options: BuildOptions = {}): Promise<BuildResult> {
   const config = withEffectiveEpoch(fileConfig);
-  const lock = await lockForBuild(config.cache.dir);
+  const lock = await lockCacheShared(config.cache.dir, waitOptions(options));
   try {
     return await buildAll(config, options);
   } finally {
@@ -104,6 +104,10 @@ async function buildAll(config: Config, options: BuildOptions): Promise<BuildRes
     image: image.descriptor,
     arches: arches.map((a, i) => ({ arch: a.arch, manifest: image.manifests[i]!, stages: a.stages })),
   };
+}
+
+function waitOptions(options: BuildOptions): { onWait: (message: string) => void; signal?: AbortSignal } {
+  return { onWait: (m) => options.events?.info?.(m), ...(options.signal ? { signal: options.signal } : {}) };
 }
 
 interface ArchState {
@@ -159,17 +163,27 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
     const started = performance.now();
     let checkpoint = await checkpoints.valid(key, (d) => store.has(d));
     let source: StageResult['source'] = checkpoint ? 'local' : 'built';
-    if (!checkpoint && shared) {
-      checkpoint = await shared.fetch(key, arch, options.signal ? { signal: options.signal } : {});
-      if (checkpoint) source = 'shared';
+    // A stage missing from the cache is fetched or built under its key's lock: a
+    // concurrent build of the same stage waits for this one and reuses its checkpoint.
+    const stageLock = checkpoint ? undefined : await lockStage(config.cache.dir, key, stage.name, waitOptions(options));
+    try {
+      if (stageLock) checkpoint = await checkpoints.valid(key, (d) => store.has(d));
+      if (checkpoint) source = 'local';
+      if (!checkpoint && shared) {
+        checkpoint = await shared.fetch(key, arch, options.signal ? { signal: options.signal } : {});
+        if (checkpoint) source = 'shared';
+      }
+      const cached = checkpoint !== undefined;
+      events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key });
+      if (!checkpoint) {
+        checkpoint = await runStage({ config, arch, options, checkpoints, resolution, packages, stage, key, lowers: done, started });
+        await checkpoints.write(checkpoint);
+        await archive.keep(packages.install);
+      }
+    } finally {
+      await stageLock?.release();
     }
-    const cached = checkpoint !== undefined;
-    events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key });
-    if (!checkpoint) {
-      checkpoint = await runStage({ config, arch, options, checkpoints, resolution, packages, stage, key, lowers: done, started });
-      await checkpoints.write(checkpoint);
-      await archive.keep(packages.install);
-    }
+    const cached = source !== 'built';
     // Local hits are published too: the cache may have been built before cache.registry was set.
     if (shared && source !== 'shared') await shared.publish(checkpoint);
     const stageResult: StageResult = {

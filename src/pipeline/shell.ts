@@ -7,13 +7,16 @@ import type { AlpineArch, Config } from '../config/types.js';
 import { EibError, UsageError } from '../errors.js';
 import { openShell } from '../sandbox/shell.js';
 import { CheckpointStore } from '../store/checkpoints.js';
-import { readBuiltImage } from '../store/built-image.js';
+import { readBuiltImage, type BuiltImage } from '../store/built-image.js';
+import { lockCacheShared } from '../store/cache-lock.js';
 
 export interface ShellOptions {
   stage?: string;
   arch?: AlpineArch;
   command: string[];
   keep: boolean;
+  /** Told when the shell has to wait for eib gc to finish with the cache. */
+  onWait?: (message: string) => void;
 }
 
 export async function openStageShell(config: Config, options: ShellOptions): Promise<{ code: number; kept?: string }> {
@@ -25,6 +28,16 @@ export async function openStageShell(config: Config, options: ShellOptions): Pro
     throw new UsageError(`no stage named ${stageName}; stages: ${config.stages.map((s) => s.name).join(', ')}`);
   }
   const image = await readBuiltImage(config, arch);
+  // The snapshots stay mounted while the shell runs: eib gc must wait for it.
+  const lock = await lockCacheShared(config.cache.dir, options.onWait ? { onWait: options.onWait } : {});
+  try {
+    return await shellOver(config, image, index, arch, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function shellOver(config: Config, image: BuiltImage, index: number, arch: AlpineArch, options: ShellOptions): Promise<{ code: number; kept?: string }> {
   const checkpoints = new CheckpointStore(config.cache.dir);
   const lowers: string[] = [];
   for (const s of image.stages.slice(0, index + 1)) {

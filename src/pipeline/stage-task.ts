@@ -4,13 +4,14 @@
  * order (packages, files, host-run, run, remove), unmount, turn the
  * upperdir into a layer, and keep the upperdir as this stage's snapshot.
  */
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AlpineArch, Script, Stage } from '../config/types.js';
 import { EibError } from '../errors.js';
 import type { PackageInfo } from '../apk/types.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { BlobStore } from '../store/blob-store.js';
+import { publishSnapshot } from '../store/snapshot-publish.js';
 import { writeLayer } from '../layer/write.js';
 import { installPackages } from '../apk/install.js';
 import { loadKeys } from '../apk/keys.js';
@@ -25,7 +26,7 @@ export interface StageTaskPayload {
   cacheDir: string;
   /** The config's folder: host-run scripts start there. */
   configDir: string;
-  /** Where the finished upperdir goes (the snapshot of this stage). */
+  /** Where the finished upperdir goes (the snapshot of this stage; one already there is retired, never replaced in place). */
   snapshot: string;
   /** Scratch folder for upper, work and merged dirs (same filesystem as snapshot). */
   scratch: string;
@@ -165,9 +166,7 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
     lowers: payload.lowers,
     ...(payload.epoch === undefined ? {} : { epoch: payload.epoch }),
   });
-  await rm(payload.snapshot, { recursive: true, force: true });
-  await mkdir(join(payload.snapshot, '..'), { recursive: true });
-  await rename(upper, payload.snapshot);
+  await publishSnapshot(upper, payload.snapshot);
   await rm(payload.scratch, { recursive: true, force: true });
   const empty = layer.entries === 0;
   return { layer: empty ? null : layer.descriptor, diffId: empty ? null : layer.diffId, steps, warnings };

@@ -6,19 +6,20 @@
  * leaves no snapshot behind. The files belong to namespace ids, so creating
  * and removing them has to happen in here.
  */
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { IntegrityError } from '../errors.js';
 import { unpackLayerToUpper } from '../layer/unpack-upper.js';
 import type { Digest } from '../oci/types.js';
 import { BlobStore } from '../store/blob-store.js';
+import { publishSnapshot } from '../store/snapshot-publish.js';
 
 export interface RestoreSnapshotPayload {
   /** The blob store holding the layer. */
   storeDir: string;
   /** The layer blob and its diff_id; null for a stage that changed nothing. */
   layer: { digest: Digest; diffId: Digest } | null;
-  /** Where the snapshot goes (replaced if a stale one is there). */
+  /** Where the snapshot goes (a stale one there is retired, see snapshot-publish.ts). */
   snapshot: string;
   /** Scratch folder on the snapshot's filesystem; removed afterwards. */
   scratch: string;
@@ -44,9 +45,7 @@ export async function restoreSnapshot(payload: RestoreSnapshotPayload): Promise<
       }
       entries = unpacked.entries;
     }
-    await rm(payload.snapshot, { recursive: true, force: true });
-    await mkdir(dirname(payload.snapshot), { recursive: true });
-    await rename(upper, payload.snapshot);
+    await publishSnapshot(upper, payload.snapshot);
     return { entries };
   } finally {
     await rm(payload.scratch, { recursive: true, force: true });

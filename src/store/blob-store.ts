@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -68,7 +68,8 @@ export class BlobStore {
         : { limit: expected.size, error: () => new IntegrityError('EBADSIZE', sizeMessage(expected, `more than ${expected.size}`)) },
     );
     try {
-      await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      const handle = await createTemp(this.tmpDir, tmp);
+      await pipeline(source, counter, createWriteStream('', { fd: handle }));
       // fsync through a second descriptor: the data, not the descriptor, is what gets synced.
       const file = await open(tmp, 'r');
       try {
@@ -206,6 +207,21 @@ function sizeMessage(expected: BlobRef, got: string): string {
 
 function missing(digest: Digest, root: string, cause: unknown): StoreError {
   return new StoreError('EBLOBMISSING', `blob ${digest} is missing from ${root}; rebuild, or pull the image again`, { cause });
+}
+
+/**
+ * Create the temp file, recreating its folder if another process removed it
+ * meanwhile (an OCI layout drops its empty tmp folder after each write).
+ */
+async function createTemp(dir: string, path: string): Promise<FileHandle> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open(path, 'wx', 0o644);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw e;
+      await mkdir(dir, { recursive: true });
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

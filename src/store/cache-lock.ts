@@ -1,21 +1,22 @@
 /**
- * Builds and gc share one cache. A build holds a shared lock (a file named
- * after its pid in <cache>/locks); gc takes the exclusive one, which is only
- * granted while no live build holds a lock, and builds wait for no gc. Locks
- * of processes that died (SIGKILL, power loss) are stale and ignored.
+ * Many eib processes share one cache. Every command that reads snapshots or
+ * scratch space of the cache (build, export, shell) holds the cache's shared
+ * lock; gc takes it exclusively, so it waits for them and they wait for it,
+ * each with a message saying for what. A stage is built under a lock of its
+ * own cache key: a second build of the same stage waits for the first and
+ * reuses its checkpoint instead of building it again. The locks are flock(2)
+ * locks (file-lock.ts): the kernel drops them when a process dies, so a
+ * killed eib never leaves a lock behind.
  */
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EibError } from '../errors.js';
+import { acquireLock, type HeldLock } from './file-lock.js';
 
-export class CacheBusyError extends EibError<'ECACHEBUSY'> {
-  constructor(message: string) {
-    super('ECACHEBUSY', message);
-  }
-}
+export type { HeldLock } from './file-lock.js';
 
-export interface CacheLock {
-  release(): Promise<void>;
+export interface WaitOptions {
+  /** Told once, when eib has to wait, what it waits for. */
+  onWait?: (message: string) => void;
+  signal?: AbortSignal;
 }
 
 /** Whether a process with this pid exists (EPERM: it does, but is not ours). */
@@ -28,55 +29,28 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Live holders of `kind` locks other than this process. */
-async function holders(dir: string, kind: 'build' | 'gc'): Promise<number[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const pids: number[] = [];
-  for (const name of names) {
-    const m = /^(build|gc)-(\d+)$/.exec(name);
-    if (!m || m[1] !== kind) continue;
-    const pid = Number(m[2]);
-    if (pid === process.pid) continue;
-    if (processAlive(pid)) pids.push(pid);
-    else await rm(join(dir, name), { force: true });
-  }
-  return pids;
+const cacheLockPath = (cacheDir: string): string => join(cacheDir, 'locks', 'cache');
+
+function waiting(options: WaitOptions, message: string): { onWait?: () => void; signal?: AbortSignal } {
+  return { onWait: () => options.onWait?.(message), ...(options.signal ? { signal: options.signal } : {}) };
 }
 
-async function take(dir: string, kind: 'build' | 'gc'): Promise<CacheLock> {
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, `${kind}-${process.pid}`);
-  await (await open(path, 'w')).close();
-  return { release: () => rm(path, { force: true }) };
+/** Shared use of the cache (build, export, shell): waits while eib gc runs. */
+export function lockCacheShared(cacheDir: string, options: WaitOptions = {}): Promise<HeldLock> {
+  return acquireLock(cacheLockPath(cacheDir), 'shared', waiting(options, `waiting for eib gc to finish with ${cacheDir}`));
 }
 
-/** Shared lock for a build; fails while a gc runs on the same cache. */
-export async function lockForBuild(cacheDir: string): Promise<CacheLock> {
-  const dir = join(cacheDir, 'locks');
-  const lock = await take(dir, 'build');
-  const gc = await holders(dir, 'gc');
-  if (gc.length > 0) {
-    await lock.release();
-    throw new CacheBusyError(`eib gc (pid ${gc.join(', ')}) is cleaning ${cacheDir}; build again when it has finished`);
-  }
-  return lock;
+/** Exclusive use of the cache (gc): waits until no other eib process uses it. */
+export function lockCacheExclusive(cacheDir: string, options: WaitOptions = {}): Promise<HeldLock> {
+  return acquireLock(cacheLockPath(cacheDir), 'exclusive', waiting(options, `waiting for the other eib processes using ${cacheDir} (builds, exports, shells) to finish`));
 }
 
-/** Exclusive lock for gc; fails while a build uses the same cache. */
-export async function lockForGc(cacheDir: string): Promise<CacheLock> {
-  const dir = join(cacheDir, 'locks');
-  const lock = await take(dir, 'gc');
-  const builds = await holders(dir, 'build');
-  const others = await holders(dir, 'gc');
-  if (builds.length > 0 || others.length > 0) {
-    await lock.release();
-    const who = builds.length > 0 ? `a build (pid ${builds.join(', ')})` : `another gc (pid ${others.join(', ')})`;
-    throw new CacheBusyError(`${who} is using ${cacheDir}; run eib gc when it has finished`);
-  }
-  return lock;
+/** The right to build the stage with cache key `key`; `stage` names it in the wait message. */
+export function lockStage(cacheDir: string, key: string, stage: string, options: WaitOptions = {}): Promise<HeldLock> {
+  return acquireLock(stageLockPath(cacheDir, key), 'exclusive', waiting(options, `stage ${stage}: another eib process is building it; waiting to reuse its checkpoint`));
+}
+
+/** Lock files of stages (removed by gc with their checkpoints, under the exclusive lock). */
+export function stageLockPath(cacheDir: string, key: string): string {
+  return join(cacheDir, 'locks', 'stages', key);
 }

@@ -11,6 +11,7 @@ import { canonicalJson } from '../oci/canonical-json.js';
 import { buildManifest } from '../oci/image.js';
 import { Annotation, MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageLayoutFile, type ImageManifest, type Platform } from '../oci/types.js';
 import { BlobStore } from './blob-store.js';
+import { acquireLock } from './file-lock.js';
 import { StoreError } from './errors.js';
 
 /** image-layout.md#indexjson-file: the ref.name grammar. */
@@ -155,15 +156,20 @@ export class OciLayout {
 
   private async updateIndex(change: (index: ImageIndex) => void): Promise<void> {
     const run = this.indexQueue.then(async () => {
-      const index = await this.readIndex();
-      change(index);
+      // Other eib processes may update the same layout: the read-change-write holds a lock on
+      // oci-layout (a file never replaced, unlike index.json), so no process loses another's tag.
+      const lock = await acquireLock(join(this.dir, 'oci-layout'), 'exclusive');
       const tmp = join(this.dir, `.index.json.${process.pid}.${randomBytes(6).toString('hex')}`);
       try {
+        const index = await this.readIndex();
+        change(index);
         await writeFile(tmp, canonicalJson(index), { flush: true });
         await rename(tmp, join(this.dir, 'index.json'));
       } catch (e) {
         await rm(tmp, { force: true });
         throw e;
+      } finally {
+        await lock.release();
       }
     });
     this.indexQueue = run.catch(() => undefined);
