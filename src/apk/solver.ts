@@ -28,11 +28,11 @@ import type { PackageInfo } from './types.js';
 export class SolverError extends EibError<'EUNSATISFIABLE'> {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super('EUNSATISFIABLE', `the package set cannot be satisfied:\n  ${problems.join('\n  ')}`);
+    super('EUNSATISFIABLE', `unable to select packages:\n${problems.join('\n')}`);
     this.problems = problems;
   }
   override lines(): string[] {
-    return ['the package set cannot be satisfied:', ...this.problems.map((p) => `  ${p}`)];
+    return ['unable to select packages:', ...this.problems];
   }
 }
 
@@ -41,9 +41,25 @@ export interface SolveOptions {
   world: readonly string[];
   /** In priority order: on equal versions the first repository wins. */
   repositories: readonly Repository[];
-  /** Packages already installed (preferred when they still satisfy the world). */
+  /**
+   * Packages already installed, in database order (preferred when they still
+   * satisfy the world; replaced, upgraded or removed when they do not).
+   */
   installed?: readonly PackageInfo[];
+  /** The repository tag each installed package was pinned to when installed (by name; untagged when absent). */
+  installedTags?: ReadonlyMap<string, string>;
   arch: string;
+}
+
+/**
+ * One step of apk's changeset: install (no old), remove (no new), upgrade,
+ * downgrade or replace (both). `tag` is the repository tag the new package
+ * is pinned to ('' for the untagged repositories).
+ */
+export interface Change {
+  old?: PackageInfo;
+  new?: PackageInfo;
+  tag: string;
 }
 
 interface Provider {
@@ -83,6 +99,12 @@ interface Name {
   inDirty: boolean;
   inUnresolved: boolean;
   inChangeset: boolean;
+  /** Changeset: the installed package of this name, and the name whose requirers count it. */
+  installedPkg: Pkg | null;
+  installedName: Name | null;
+  /** Error report: discovery state bits and the provider count of "provided by:". */
+  state: number;
+  count: number;
 }
 
 interface Pkg {
@@ -110,6 +132,12 @@ interface Pkg {
   dependenciesUsed: boolean;
   error: boolean;
   inChangeset: boolean;
+  /** Tag id the installed package was pinned to. */
+  installedTag: number;
+  /** Error report: chosen (new in the changeset), discovery state, visit generation. */
+  marked: boolean;
+  state: number;
+  genid: number;
 }
 
 const NONE: Provider = { pkg: null, version: null };
@@ -117,6 +145,17 @@ const DEFAULT_PINNING = 1;
 
 const ffs = (x: number): number => (x === 0 ? 0 : 32 - Math.clz32(x & -x));
 const num = (b: boolean): number => (b ? 1 : 0);
+
+/**
+ * What makes two index entries the same package for apk: the decoded C:
+ * checksum (so base64 spellings that differ only in padding bits are one
+ * package, the first entry seen), or the name and version without one.
+ */
+function identity(info: PackageInfo): string {
+  const m = /^(Q[12])([A-Za-z0-9+/]+=*)$/.exec(info.checksum);
+  if (m) return `${m[1]}${Buffer.from(m[2]!, 'base64').toString('hex')}`;
+  return info.checksum !== '' ? info.checksum : `${info.name}-${info.version}`;
+}
 
 /** Does provider `p` satisfy `dep` (apk_dep_is_provided)? */
 function provided(dep: Dep, p: Provider): boolean {
@@ -147,6 +186,8 @@ class Solver {
   private errors = 0;
   private pinningInherit = 0;
   private readonly defaultRepos: number;
+  /** Installed packages in database order. */
+  private readonly installedPkgs: Pkg[] = [];
 
   constructor(o: SolveOptions) {
     o.repositories.forEach((repo, i) => {
@@ -161,19 +202,24 @@ class Solver {
     });
     this.defaultRepos = this.tagRepos[0]!;
     const byChecksum = new Map<string, Pkg>();
-    const add = (info: PackageInfo, repoBit: number, installed: boolean): void => {
-      if (info.arch !== '' && info.arch !== o.arch && info.arch !== 'noarch') return;
-      const key = info.checksum !== '' ? info.checksum : `${info.name}-${info.version}`;
+    const add = (info: PackageInfo, repoBit: number, installed: boolean): Pkg | undefined => {
+      if (!installed && info.arch !== '' && info.arch !== o.arch && info.arch !== 'noarch') return undefined;
+      const key = identity(info);
       const existing = byChecksum.get(key);
       if (existing) {
         existing.repos |= repoBit;
         existing.installed ||= installed;
-        return;
+        return existing;
       }
       const pkg = this.newPkg(info, repoBit, installed);
       byChecksum.set(key, pkg);
+      return pkg;
     };
-    for (const info of o.installed ?? []) add(info, 0, true);
+    for (const info of o.installed ?? []) {
+      const pkg = add(info, 0, true)!;
+      pkg.installedTag = this.tagIds.get(o.installedTags?.get(info.name) ?? '') ?? 0;
+      this.installedPkgs.push(pkg);
+    }
     o.repositories.forEach((repo, i) => {
       for (const info of repo.packages) add(info, 1 << (i + 1), false);
     });
@@ -204,6 +250,10 @@ class Solver {
         inDirty: false,
         inUnresolved: false,
         inChangeset: false,
+        installedPkg: null,
+        installedName: null,
+        state: 0,
+        count: 0,
       };
       this.names.set(n, name);
     }
@@ -252,11 +302,18 @@ class Solver {
       dependenciesUsed: false,
       error: false,
       inChangeset: false,
+      installedTag: 0,
+      marked: false,
+      state: 0,
+      genid: 0,
     };
     name.providers.push({ pkg, version: pkg.version });
     for (const p of pkg.provides) p.name.providers.push({ pkg, version: p.version });
-    for (const d of pkg.depends) if (!d.name.rdepends.includes(name)) d.name.rdepends.push(name);
-    for (const d of pkg.installIf) if (!d.name.rinstallIf.includes(name)) d.name.rinstallIf.push(name);
+    // A package's provided names depend on what it depends on, too: a
+    // dependency going bad must reach a requirer of so:… or pc:… names.
+    const dependents = [name, ...pkg.provides.map((p) => p.name)];
+    for (const d of pkg.depends) for (const n of dependents) if (!d.name.rdepends.includes(n)) d.name.rdepends.push(n);
+    for (const d of pkg.installIf) for (const n of dependents) if (!d.name.rinstallIf.includes(n)) d.name.rinstallIf.push(n);
     this.pkgs.push(pkg);
     return pkg;
   }
@@ -270,7 +327,7 @@ class Solver {
   }
 
   private pkgRepos(pkg: Pkg): number {
-    return pkg.repos | (pkg.installed ? this.tagRepos[0]! : 0);
+    return pkg.repos | (pkg.installed ? this.tagRepos[pkg.installedTag]! : 0);
   }
 
   // --- queues -------------------------------------------------------------
@@ -354,6 +411,9 @@ class Solver {
       name.maxDepChain = Math.max(name.maxDepChain, pkg.maxDepChain);
     }
     for (const n of name.rinstallIf) this.discover(n);
+    // A package reached through a provided name (so:…, cmd:…) brings its
+    // own name's install_if packages into view as well.
+    for (const p of name.providers) for (const n of p.pkg!.name.rinstallIf) this.discover(n);
   }
 
   private requirersChanged(name: Name): void {
@@ -549,9 +609,10 @@ class Solver {
       for (const p of name.providers) {
         const pkg = p.pkg!;
         if (name.requirers === 0 && (!pkg.iifTriggered || !pkg.tagOk)) continue;
-        // A virtual provide without provider_priority is not picked
-        // automatically when there is a choice.
-        if (p.version === null && pkg.name.requirers === 0 && pkg.priority === 0 && name.providers.length > 1) continue;
+        // A package that only provides the name without a version (a virtual)
+        // is not picked automatically unless it has a provider_priority: the
+        // user names the provider (apk-tools 2.14).
+        if (p.version === null && pkg.name.requirers === 0 && pkg.priority === 0) continue;
         if (this.compareProviders(p, chosen) > 0) chosen = p;
       }
     }
@@ -599,21 +660,38 @@ class Solver {
     }
   }
 
-  // --- changeset ------------------------------------------------------------
+  // --- changeset (apk-tools src/solver.c generate_changeset) -----------------
 
-  private readonly order: Pkg[] = [];
+  private readonly changes: { old: Pkg | null; new: Pkg | null; tag: number }[] = [];
 
-  private genNameChange(name: Name): void {
-    if (name.inChangeset) return;
-    name.inChangeset = true;
-    const pkg = name.chosen.pkg;
-    if (!pkg || pkg.inChangeset) return;
-    pkg.inChangeset = true;
-    pkg.name.inChangeset = true;
-    for (const d of pkg.provides) d.name.inChangeset = true;
-    for (const d of pkg.depends) this.genDep(pkg, d);
-    this.order.push(pkg);
-    for (const n of pkg.name.rinstallIf) this.checkInstallByIif(n);
+  /** The first tag whose repositories hold the package among those its pinning allows (get_tag). */
+  private tagOf(pkg: Pkg): number {
+    const repos = this.pkgRepos(pkg);
+    for (let i = 0; i < this.tagRepos.length; i++) {
+      if (pkg.pinningAllowed & (1 << i) && this.tagRepos[i]! & repos) return i;
+    }
+    return 0;
+  }
+
+  private record(old: Pkg | null, pkg: Pkg | null): void {
+    this.changes.push({ old, new: pkg, tag: pkg ? this.tagOf(pkg) : 0 });
+  }
+
+  private trackDepsAdded(pkg: Pkg): void {
+    for (const d of pkg.depends) if (!d.conflict && d.name.installedName) d.name.installedName.requirers++;
+  }
+
+  private trackDepsRemoved(pkg: Pkg): void {
+    for (const d of pkg.depends) {
+      if (d.conflict || !d.name.installedName) continue;
+      if (--d.name.installedName.requirers > 0) continue;
+      if (d.name.installedPkg) this.genNameRemove(d.name.installedPkg);
+    }
+  }
+
+  /** An installed package nothing requires any more, and whose name nothing else provides now. */
+  private checkRemovalByDeps(pkg: Pkg): void {
+    if (pkg.name.requirers === 0 && pkg.name.chosen.pkg === null) this.genNameRemove(pkg);
   }
 
   private checkInstallByIif(name: Name): void {
@@ -625,72 +703,336 @@ class Solver {
     this.genNameChange(name);
   }
 
+  private checkRemovalByIif(name: Name): void {
+    const pkg = name.installedPkg;
+    if (!pkg || name.inChangeset || name.chosen.pkg) return;
+    for (const d of pkg.installIf) {
+      if (d.name.inChangeset && d.name.chosen.pkg === null) {
+        this.checkRemovalByDeps(pkg);
+        return;
+      }
+    }
+  }
+
+  private genNameRemoveOrphan(name: Name): void {
+    const pkg = name.chosen.pkg;
+    if (name.inChangeset) return;
+    name.inChangeset = true;
+    if ((!pkg || pkg.name !== name) && name.installedPkg) this.genNameRemove(name.installedPkg);
+  }
+
+  private genNameChange(name: Name): void {
+    if (name.inChangeset) return;
+    this.genNameRemoveOrphan(name);
+    const pkg = name.chosen.pkg;
+    if (!pkg || pkg.inChangeset) return;
+    pkg.inChangeset = true;
+    this.genNameRemoveOrphan(pkg.name);
+    for (const d of pkg.provides) this.genNameRemoveOrphan(d.name);
+    const old = pkg.name.installedPkg;
+    if (old) for (const n of old.name.rinstallIf) this.checkRemovalByIif(n);
+    for (const d of pkg.depends) this.genDep(pkg, d);
+    this.record(old, pkg);
+    for (const n of pkg.name.rinstallIf) this.checkInstallByIif(n);
+    this.trackDepsAdded(pkg);
+    if (old) this.trackDepsRemoved(old);
+  }
+
+  private genNameRemove(pkg: Pkg): void {
+    const name = pkg.name;
+    if (pkg.inChangeset || (name.chosen.pkg !== null && name.chosen.pkg.name === name)) return;
+    name.inChangeset = true;
+    pkg.inChangeset = true;
+    // Installed packages that depend on it go first.
+    this.forEachReverseDependency(pkg, (pkg0, dep) => pkg0.installed && provided(dep, this.providerOf(pkg, dep.name)!), (pkg0) => this.genNameRemove(pkg0));
+    for (const n of name.rinstallIf) this.checkRemovalByIif(n);
+    this.record(pkg, null);
+    this.trackDepsRemoved(pkg);
+  }
+
+  /** How `pkg` provides `name` (itself or one of its provides), if it does. */
+  private providerOf(pkg: Pkg, name: Name): Provider | undefined {
+    if (pkg.name === name) return { pkg, version: pkg.version };
+    const p = pkg.provides.find((d) => d.name === name);
+    return p ? { pkg, version: p.version } : undefined;
+  }
+
+  /**
+   * apk_pkg_foreach_reverse_dependency: every package of a name that depends
+   * on `pkg`'s name or one of its provides, with each such dependency that
+   * `accept` takes.
+   */
+  private forEachReverseDependency(pkg: Pkg, accept: (pkg0: Pkg, dep: Dep) => boolean, fn: (pkg0: Pkg, dep: Dep) => void, genid = 0): void {
+    for (const name of [pkg.name, ...pkg.provides.map((p) => p.name)]) {
+      for (const n0 of name.rdepends) {
+        for (const p0 of n0.providers) {
+          const pkg0 = p0.pkg!;
+          if (genid !== 0) {
+            if (pkg0.genid >= genid) continue;
+            pkg0.genid = genid;
+          }
+          for (const d of pkg0.depends) if (this.providerOf(pkg, d.name) && accept(pkg0, d)) fn(pkg0, d);
+        }
+      }
+    }
+  }
+
   private genDep(parent: Pkg | null, dep: Dep): void {
     if (!provided(dep, dep.name.chosen)) this.markError(parent);
     this.genNameChange(dep.name);
     if (dep.name.chosen.pkg?.error) this.markError(parent);
   }
 
-  changeset(world: Dep[]): Pkg[] {
+  changeset(world: Dep[]): Solver['changes'] {
+    for (const name of this.names.values()) {
+      name.installedPkg = null;
+      name.installedName = null;
+      name.requirers = 0;
+    }
+    for (const pkg of this.installedPkgs) {
+      pkg.name.installedPkg = pkg;
+      pkg.name.installedName = pkg.name;
+      for (const d of pkg.provides) if (d.version !== null) d.name.installedName = pkg.name;
+    }
+    for (const pkg of this.installedPkgs) this.trackDepsAdded(pkg);
+    for (const pkg of this.installedPkgs) this.checkRemovalByDeps(pkg);
     for (const d of world) this.genDep(null, d);
-    for (const pkg of this.pkgs) if (pkg.installed) this.genNameChange(pkg.name);
-    return this.order;
+    for (const pkg of this.installedPkgs) this.genNameChange(pkg.name);
+    return this.changes;
   }
 
   get failed(): boolean {
     return this.errors > 0;
   }
 
-  // --- explaining failures ----------------------------------------------------
+  tagName(id: number): string {
+    for (const [tag, i] of this.tagIds) if (i === id) return tag;
+    return '';
+  }
 
-  /** One line per broken requirement, with the chain of requirers from the world. */
-  explain(world: Dep[]): string[] {
-    const problems: string[] = [];
-    const seen = new Set<Pkg>();
-    const queue: { pkg: Pkg | null; dep: Dep; chain: string[] }[] = world.map((dep) => ({ pkg: null, dep, chain: ['world'] }));
-    while (queue.length > 0) {
-      const { dep, chain } = queue.shift()!;
-      const name = dep.name;
-      const chosen = name.chosen.pkg;
-      const here = [...chain, dep.text];
-      if (!provided(dep, name.chosen)) {
-        if (dep.conflict) problems.push(`${here.join(' → ')}: conflicts with ${chosen!.name.name}-${chosen!.version}`);
-        else if (name.providers.length === 0) problems.push(`${here.join(' → ')}: no provider (no package is called or provides "${name.name}")`);
-        else if (!chosen) {
-          const candidates = name.providers.map((p) => `${p.pkg!.name.name}-${p.pkg!.version}`).join(', ');
-          problems.push(`${here.join(' → ')}: no usable provider among ${candidates} (each conflicts with another requirement)`);
-        } else problems.push(`${here.join(' → ')}: ${chosen.name.name}-${chosen.version} was chosen and does not satisfy it`);
-        continue;
+  // --- explaining failures (apk-tools src/commit.c apk_solver_print_errors) --
+
+  /**
+   * apk's report of an unsatisfiable world, line for line: each missing name
+   * ("(no such package)", or "(virtual)" with its providers when one must be
+   * chosen) and each chosen package that cannot stay ("masked in:",
+   * "conflicts:", "breaks:", and what it "satisfies:"), without apk's line
+   * wrapping.
+   */
+  report(world: Dep[]): string[] {
+    const lines: string[] = [];
+    for (const c of this.changes) if (c.new) c.new.marked = true;
+    this.discoverDeps(world);
+    let genid = 0;
+    let label: string | null = null;
+    let current: string[] | null = null;
+    const item = (group: string, text: string): void => {
+      if (label !== null) {
+        lines.push(`  ${label}:`);
+        label = null;
       }
-      if (!chosen || seen.has(chosen)) continue;
-      seen.add(chosen);
-      const label = chosen.name.name === name.name ? name.name : `${name.name} (${chosen.name.name})`;
-      for (const d of chosen.depends) queue.push({ pkg: chosen, dep: d, chain: [...chain, label] });
+      if (current === null || current[0] !== group) {
+        current = [group];
+        lines.push('');
+      }
+      current.push(text);
+      lines[lines.length - 1] = `    ${current.join(' ')}`;
+    };
+    const end = (): void => {
+      current = null;
+    };
+    const depText = (d: Dep): string => d.text;
+    const pkgText = (p: Pkg): string => `${p.name.name}-${p.version}`;
+
+    const analyzeMissingName = (name: Name): void => {
+      if (name.providers.length > 0) {
+        label = `${name.name} (virtual)`;
+        item('note:', "please select one of the 'provided by' packages explicitly");
+        end();
+        for (const p of name.providers) p.pkg!.name.count++;
+        for (const p of name.providers) {
+          const n0 = p.pkg!.name;
+          if (n0.count === n0.providers.length) {
+            item('provided by:', n0.name);
+            n0.count = 0;
+          } else if (n0.count > 0) {
+            item('provided by:', pkgText(p.pkg!));
+            n0.count--;
+          }
+        }
+        end();
+      } else {
+        label = `${name.name} (no such package)`;
+      }
+      for (const d of world) if (d.name === name && !d.conflict) item('required by:', `world[${depText(d)}]`);
+      genid++;
+      for (const n0 of name.rdepends) {
+        for (const p0 of n0.providers) {
+          const pkg0 = p0.pkg!;
+          if (!pkg0.marked || pkg0.genid >= genid) continue;
+          pkg0.genid = genid;
+          const d0 = pkg0.depends.find((d) => d.name === name && !d.conflict);
+          if (d0) item('required by:', `${pkgText(pkg0)}[${depText(d0)}]`);
+          break;
+        }
+      }
+      end();
+    };
+
+    const analyzeDeps = (deps: Dep[]): void => {
+      for (const d of deps) {
+        if (d.conflict || (d.name.state & (STATE_INSTALLIF | STATE_PRESENT | STATE_MISSING)) !== 0) continue;
+        d.name.state |= STATE_MISSING;
+        analyzeMissingName(d.name);
+      }
+    };
+
+    const printDeps = (pkg: Pkg, satisfied: boolean): void => {
+      const group = satisfied ? 'satisfies:' : 'breaks:';
+      genid++;
+      const matches = (d: Dep): boolean => {
+        const p = this.providerOf(pkg, d.name);
+        return p !== undefined && provided(d, p) === satisfied;
+      };
+      for (const d of world) if (matches(d)) item(group, `world[${depText(d)}]`);
+      this.forEachReverseDependency(
+        pkg,
+        (pkg0, d) => pkg0.marked && matches(d),
+        (pkg0, d) => item(group, `${pkgText(pkg0)}[${depText(d)}]`),
+        genid,
+      );
+      end();
+    };
+
+    const analyzePackage = (pkg: Pkg, tag: number): void => {
+      label = pkgText(pkg);
+      // Pinning: the package is only in repositories its pinning does not allow.
+      if (!pkg.installed && (pkg.repos & this.maskRepos(DEFAULT_PINNING | (1 << tag))) === 0) {
+        this.tagRepos.forEach((repos, i) => {
+          if (pkg.repos & repos) item('masked in:', `@${this.tagName(i)}`);
+        });
+        end();
+      }
+      for (const p of pkg.name.providers) {
+        if (p.pkg !== pkg && p.pkg!.marked) item('conflicts:', pkgText(p.pkg!));
+      }
+      for (const d of pkg.provides) {
+        let once = true;
+        for (const p of d.name.providers) {
+          if (!p.pkg!.marked) continue;
+          if (d.version === null && p.version === null) continue;
+          if (once && p.pkg === pkg && p.version === d.version) {
+            once = false;
+            continue;
+          }
+          item('conflicts:', `${pkgText(p.pkg!)}[${d.name.name}${d.version === null ? '' : `=${d.version}`}]`);
+        }
+      }
+      end();
+      printDeps(pkg, false);
+      if (label === null) printDeps(pkg, true);
+      label = null;
+    };
+
+    analyzeDeps(world);
+    for (const c of this.changes) {
+      if (!c.new) continue;
+      analyzePackage(c.new, c.tag);
+      analyzeDeps(c.new.depends);
     }
-    for (const pkg of this.pkgs) {
-      if (!pkg.error || !pkg.inChangeset) continue;
-      const clash = [pkg.name, ...pkg.provides.map((p) => p.name)].find((n) => n.chosen.pkg !== pkg && n.chosen.pkg !== null);
-      if (clash) problems.push(`${pkg.name.name}-${pkg.version} and ${clash.chosen.pkg!.name.name}-${clash.chosen.pkg!.version} both provide "${clash.name}"`);
+    if (lines.length === 0) lines.push('a requirement cannot be met (apk reports no broken constraint either)');
+    return lines;
+  }
+
+  private discoverName(name: Name, pkgState: number): void {
+    for (const p of name.providers) {
+      const pkg = p.pkg!;
+      let state = pkgState;
+      if (!pkg.marked) continue;
+      const concrete = pkg.name === name || pkg.provides.some((d) => d.name === name && d.version !== null);
+      if ((state === STATE_PRESENT || state === STATE_INSTALLIF) && pkg.priority === 0 && !concrete) state = STATE_VIRTUAL_ONLY;
+      if (pkg.state & state) continue;
+      pkg.state |= state;
+      pkg.name.state |= state;
+      for (const d of pkg.provides) d.name.state |= state === STATE_INSTALLIF && d.version === null ? STATE_VIRTUAL_ONLY : state;
+      this.discoverDeps(pkg.depends);
+      if (state === STATE_PRESENT || state === STATE_INSTALLIF) {
+        this.discoverReverseIif(pkg.name);
+        for (const d of pkg.provides) this.discoverReverseIif(d.name);
+      }
     }
-    if (problems.length === 0) problems.push('a requirement cannot be met (apk would report an error here too)');
-    return [...new Set(problems)];
+  }
+
+  private discoverReverseIif(name: Name): void {
+    for (const n0 of name.rinstallIf) {
+      for (const p of n0.providers) {
+        const pkg = p.pkg!;
+        if (!pkg.marked || pkg.installIf.length === 0) continue;
+        if (pkg.installIf.some((d) => d.conflict === ((d.name.state & (STATE_PRESENT | STATE_INSTALLIF)) !== 0))) continue;
+        this.discoverName(pkg.name, STATE_INSTALLIF);
+        for (const d of pkg.provides) this.discoverName(d.name, STATE_INSTALLIF);
+      }
+    }
+  }
+
+  private discoverDeps(deps: Dep[]): void {
+    for (const d of deps) if (!d.conflict) this.discoverName(d.name, STATE_PRESENT);
   }
 }
 
-/**
- * Resolve `world` against the repositories: every package the world needs,
- * already-installed ones included, in apk's install order (dependencies
- * before dependents). Throws SolverError ('EUNSATISFIABLE') naming each
- * broken chain of requirements.
- */
-export function solve(options: SolveOptions): PackageInfo[] {
+const STATE_PRESENT = 1;
+const STATE_MISSING = 2;
+const STATE_VIRTUAL_ONLY = 4;
+const STATE_INSTALLIF = 8;
+
+function run(options: SolveOptions): { changes: Change[]; chosen: PackageInfo[] } {
   const solver = new Solver(options);
   const world = [...options.world]
     .map((w) => solver.dep(w, true))
     // apk sorts the world by name (strcmp) before solving.
     .sort((a, b) => (a.name.name < b.name.name ? -1 : a.name.name > b.name.name ? 1 : 0));
   solver.run(world);
-  const order = solver.changeset(world);
-  if (solver.failed) throw new SolverError(solver.explain(world));
-  return order.map((p) => p.info);
+  const changes = solver.changeset(world);
+  if (solver.failed) throw new SolverError(solver.report(world));
+  return {
+    changes: changes.map((c) => {
+      const change: Change = { tag: solver.tagName(c.tag) };
+      if (c.old) change.old = c.old.info;
+      if (c.new) change.new = c.new.info;
+      return change;
+    }),
+    chosen: changes.flatMap((c) => (c.new ? [c.new.info] : [])),
+  };
+}
+
+/**
+ * Resolve `world` against the repositories: every package the world needs,
+ * already-installed ones included, in apk's install order (dependencies
+ * before dependents). Throws SolverError ('EUNSATISFIABLE') with apk's
+ * report of what cannot be selected.
+ */
+export function solve(options: SolveOptions): PackageInfo[] {
+  return run(options).chosen;
+}
+
+/**
+ * What `apk add` does to a root holding `options.installed` to reach
+ * `options.world`, in apk's order: only real changes (an installed package
+ * that stays as it is does not appear).
+ */
+export function planChanges(options: SolveOptions): Change[] {
+  const changes = run(options).changes.filter((c) => c.old !== c.new || (c.new !== undefined && c.tag !== (options.installedTags?.get(c.new.name) ?? '')));
+  // apk commits removals before anything else.
+  return [...changes.filter((c) => !c.new), ...changes.filter((c) => c.new)];
+}
+
+/** A change as apk prints it: "Installing a (2)", "Upgrading b (1 -> 2)", "Purging c (3)". */
+export function describeChange(c: Change): string {
+  const name = (p: PackageInfo): string => `${p.name}${c.tag ? `@${c.tag}` : ''}`;
+  if (!c.old) return `Installing ${name(c.new!)} (${c.new!.version})`;
+  if (!c.new) return `Purging ${c.old.name} (${c.old.version})`;
+  if (c.old === c.new) return `Updating pinning ${name(c.new)} (${c.new.version})`;
+  const r = compareVersions(c.new.version, c.old.version);
+  const verb = r > 0 ? 'Upgrading' : r < 0 ? 'Downgrading' : 'Replacing';
+  return `${verb} ${name(c.new)} (${c.old.version} -> ${c.new.version})`;
 }
