@@ -6,8 +6,8 @@
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -38,6 +38,9 @@ export interface HttpGetResult {
 }
 
 const MAX_REDIRECTS = 5;
+// node:http and node:https are compiled when first loaded (tens of ms): only
+// a download pays for them, not a build whose repositories are local.
+const require = createRequire(import.meta.url);
 
 /** GET `url` (following redirects); resolves on headers with the body unread. */
 export function httpGet(url: string, headers: Record<string, string> = {}, redirects = 0): Promise<HttpGetResult> {
@@ -49,7 +52,8 @@ export function httpGet(url: string, headers: Record<string, string> = {}, redir
       reject(new FetchError(url, `${url}: not a valid URL`, { cause: e }));
       return;
     }
-    const get = parsed.protocol === 'https:' ? https.get : parsed.protocol === 'http:' ? http.get : undefined;
+    const get =
+      parsed.protocol === 'https:' ? (require('node:https') as typeof import('node:https')).get : parsed.protocol === 'http:' ? (require('node:http') as typeof http).get : undefined;
     if (!get) {
       reject(new FetchError(url, `${url}: unsupported scheme ${parsed.protocol} (use http, https or a path)`));
       return;

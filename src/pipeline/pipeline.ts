@@ -15,7 +15,6 @@ import { ARCHIVE_REPOSITORY, archivedPackagePath } from '../apk/archive.js';
 import { loadKeys } from '../apk/keys.js';
 import { PackageArchive } from './package-archive.js';
 import { BlobStore } from '../store/blob-store.js';
-import { runInNamespace } from '../sandbox/namespace.js';
 import { EibError, wrapError } from '../errors.js';
 import { stageCacheKey } from './cache-key.js';
 import { CheckpointStore, type Checkpoint } from '../store/checkpoints.js';
@@ -261,6 +260,8 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
   };
   let result: StageTaskResult;
   try {
+    // Loaded only when a stage runs: a no-op rebuild does not enter the sandbox.
+    const { runInNamespace } = await import('../sandbox/namespace.js');
     result = await runInNamespace<StageTaskResult>(
       { module: STAGE_TASK, fn: 'runStage', payload },
       {

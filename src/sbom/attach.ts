@@ -9,7 +9,7 @@ import { readBuiltImage } from '../store/built-image.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import { Annotation, MediaType, type Descriptor, type ImageManifest } from '../oci/types.js';
-import { imageSbom, type ImageSbomOptions } from './image-sbom.js';
+import type { ImageSbomOptions } from './image-sbom.js';
 import { findReferrers, putReferrer } from './referrers.js';
 import { SPDX_JSON_MEDIA_TYPE, type SpdxDocument } from './types.js';
 
@@ -31,6 +31,8 @@ export function sbomBytes(sbom: SpdxDocument): Buffer {
 
 async function attachOne(config: Config, arch: AlpineArch, image: BuiltImage, options: ImageSbomOptions): Promise<AttachedSbom> {
   const { layout, manifestDescriptor } = image;
+  // Loaded only when an SBOM is made: a no-op rebuild keeps the attached one.
+  const { imageSbom } = await import('./image-sbom.js');
   const sbom = await imageSbom(config, arch, image, options);
   const bytes = sbomBytes(sbom);
   const layer = await layout.blobs.putBytes(bytes);

@@ -4,7 +4,9 @@
  * has the file decides; a whiteout, an opaque parent or a non-directory
  * parent in a layer hides it from the layers below (image-spec layer.md);
  * a symlinked parent redirects the lookup, and a hardlink is read from its
- * target in the same layer. Layers below the deciding one are never read.
+ * target in the same layer. Layers below the deciding one are never read,
+ * and a layer whose verdict on the path is remembered (by its digest, see
+ * layer-verdicts.ts) is not read at all.
  */
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,13 +14,22 @@ import { createGunzip } from 'node:zlib';
 import { ancestors, normalizeEntryPath } from '../layer/entry-path.js';
 import { readTar } from '../layer/tar-reader.js';
 import { classifyWhiteout } from '../layer/whiteout.js';
+import type { Digest } from '../oci/types.js';
 import { SbomError } from './errors.js';
 
 export interface ImageLayer {
   /** How messages name the layer (its stage, or its digest). */
   name: string;
   mediaType: string;
+  /** The layer blob's digest, when known: what a verdict is remembered by. */
+  digest?: Digest;
   open(): Readable;
+}
+
+/** Verdicts of layers on paths, remembered by layer digest (the key of a hardlink's target lookup is `path` + NUL + target). */
+export interface LayerVerdictCache {
+  get(layer: Digest, path: string): Promise<LayerVerdict | undefined>;
+  set(layer: Digest, path: string, verdict: LayerVerdict): Promise<void>;
 }
 
 export type ImageFileLookup =
@@ -32,7 +43,7 @@ const MAX_SYMLINKS = 40;
 /** The file is read into memory: a bound against a malformed layer claiming a huge one. */
 const MAX_FILE_BYTES = 256 << 20;
 
-type LayerVerdict =
+export type LayerVerdict =
   | { kind: 'file'; content: Buffer }
   | { kind: 'removed' }
   | { kind: 'redirect'; path: string }
@@ -57,6 +68,17 @@ async function collect(body: AsyncGenerator<Buffer>, size: number, where: string
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk);
   return Buffer.concat(chunks);
+}
+
+/** inspectLayer, answered from `cache` when the layer's verdict on the path is remembered. */
+async function layerVerdict(layer: ImageLayer, cache: LayerVerdictCache | undefined, path: string, hardlinkTarget?: string): Promise<LayerVerdict> {
+  if (cache === undefined || layer.digest === undefined) return inspectLayer(layer, path, hardlinkTarget);
+  const key = hardlinkTarget === undefined ? path : `${path}\0${hardlinkTarget}`;
+  const remembered = await cache.get(layer.digest, key);
+  if (remembered !== undefined) return remembered;
+  const verdict = await inspectLayer(layer, path, hardlinkTarget);
+  await cache.set(layer.digest, key, verdict);
+  return verdict;
 }
 
 /** What one layer says about `path`; with `hardlinkTarget`, the content of that entry of the layer instead. */
@@ -102,17 +124,17 @@ function resolveLink(path: string, target: string, at: string = path): string {
 }
 
 /** Look `path` (relative to the root, no leading slash) up in `layers` (bottom first), from layer `top` down. */
-export async function readImageFile(layers: readonly ImageLayer[], path: string, top = layers.length - 1): Promise<ImageFileLookup> {
+export async function readImageFile(layers: readonly ImageLayer[], path: string, top = layers.length - 1, cache?: LayerVerdictCache): Promise<ImageFileLookup> {
   let wanted = normalizeEntryPath(path, 'lookup');
   let hops = 0;
   for (let i = top; i >= 0; i--) {
     const layer = layers[i]!;
-    const verdict = await inspectLayer(layer, wanted);
+    const verdict = await layerVerdict(layer, cache, wanted);
     if (verdict.kind === 'none') continue;
     if (verdict.kind === 'file') return { kind: 'found', content: verdict.content, layer: i };
     if (verdict.kind === 'removed') return { kind: 'removed', layer: i };
     if (verdict.kind === 'hardlink') {
-      const target = await inspectLayer(layer, wanted, verdict.target);
+      const target = await layerVerdict(layer, cache, wanted, verdict.target);
       if (target.kind !== 'file') throw new SbomError('EIMAGEFILE', `${layer.name}: ${wanted} is a hardlink to ${verdict.target}, which that layer does not hold; the layer is malformed, rebuild it`);
       return { kind: 'found', content: target.content, layer: i };
     }

@@ -14,7 +14,8 @@ import { digestHex } from '../oci/digest.js';
 import { rfc3339 } from '../oci/image.js';
 import { ociPlatform } from '../oci/platform.js';
 import { Annotation } from '../oci/types.js';
-import { readImageFile, type ImageLayer } from './image-file.js';
+import { readImageFile, type ImageLayer, type LayerVerdictCache } from './image-file.js';
+import { LayerVerdictFiles } from './layer-verdicts.js';
 import { spdxDocument } from './spdx.js';
 import type { SpdxDocument } from './types.js';
 
@@ -42,6 +43,7 @@ function imageLayers(image: BuiltImage): ImageLayer[] {
   return image.manifest.layers.map((l) => ({
     name: `layer ${l.digest}${l.annotations?.[Annotation.Stage] ? ` (stage ${l.annotations[Annotation.Stage]})` : ''}`,
     mediaType: l.mediaType,
+    digest: l.digest,
     open: () => image.layout.blobs.open(l.digest),
   }));
 }
@@ -51,14 +53,14 @@ function imageLayers(image: BuiltImage): ImageLayer[] {
  * /lib/apk is common on devices), the packages are those of the database as
  * the stage below left it, and `note` says so.
  */
-export async function installedDatabase(image: BuiltImage): Promise<InstalledDb> {
+export async function installedDatabase(image: BuiltImage, cache?: LayerVerdictCache): Promise<InstalledDb> {
   const layers = imageLayers(image);
   const stageOf = (i: number): string => image.manifest.layers[i]?.annotations?.[Annotation.Stage] ?? `layer ${i + 1}`;
-  let lookup = await readImageFile(layers, DB_PATHS.installed);
+  let lookup = await readImageFile(layers, DB_PATHS.installed, layers.length - 1, cache);
   let note: string | undefined;
   if (lookup.kind === 'removed') {
     const removedBy = lookup.layer;
-    lookup = await readImageFile(layers, DB_PATHS.installed, removedBy - 1);
+    lookup = await readImageFile(layers, DB_PATHS.installed, removedBy - 1, cache);
     note = `/${DB_PATHS.installed} was removed by stage ${stageOf(removedBy)}; the packages listed are those installed when stage ${lookup.kind === 'found' ? stageOf(lookup.layer) : '(none)'} ended`;
   }
   if (lookup.kind !== 'found') {
@@ -96,7 +98,7 @@ async function downloadLocations(config: Config, arch: AlpineArch, packages: rea
 
 /** The SPDX document of `image`, the build of `config` for `arch`. */
 export async function imageSbom(config: Config, arch: AlpineArch, image: BuiltImage, options: ImageSbomOptions = {}): Promise<SpdxDocument> {
-  const db = await installedDatabase(image);
+  const db = await installedDatabase(image, new LayerVerdictFiles(config.cache.dir));
   const digest = image.manifestDescriptor.digest;
   const created = config.epoch !== undefined ? rfc3339(config.epoch) : (image.config.created ?? rfc3339(0));
   return spdxDocument({

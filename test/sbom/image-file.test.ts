@@ -9,7 +9,11 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type EntryType, type TarHeader } from '../../src/layer/tar-header.js';
 import { MediaType } from '../../src/oci/types.js';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readImageFile, type ImageLayer } from '../../src/sbom/image-file.js';
+import { LayerVerdictFiles } from '../../src/sbom/layer-verdicts.js';
 
 type Entry = { path: string; type?: EntryType; body?: string; linkname?: string };
 
@@ -96,4 +100,40 @@ test('a layer type eib cannot read is named in the error', async () => {
     assert.match(e.message, /stage base.*tar\+zstd/);
     return true;
   });
+});
+
+test('remembered verdicts: a layer already read for the path is not read again, a damaged record is read again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eib-verdicts-'));
+  try {
+    const cache = new LayerVerdictFiles(dir);
+    const withDigest = (l: ImageLayer, digest: string): ImageLayer => ({ ...l, digest: `sha256:${digest.repeat(64)}` as const });
+    const stack = (): ImageLayer[] => [
+      withDigest(base(), 'a'),
+      withDigest(layer('link', [...dirs, { path: 'lib/apk/db/copy', type: 'link', linkname: DB }, { path: DB, body: 'P:linked\n' }]), 'b'),
+      withDigest(layer('top', [{ path: 'etc' }, { path: 'etc/.wh.motd' }]), 'c'),
+    ];
+    const read = async (layers: ImageLayer[], path: string): Promise<string> => {
+      opened = [];
+      const r = await readImageFile(layers, path, layers.length - 1, cache);
+      return r.kind === 'found' ? `found@${r.layer}:${r.content.toString()}` : r.kind === 'removed' ? `removed@${r.layer}` : 'absent';
+    };
+    assert.equal(await read(stack(), DB), 'found@1:P:linked\n');
+    assert.deepEqual(opened, ['top', 'link']);
+    assert.equal(await read(stack(), DB), 'found@1:P:linked\n');
+    assert.deepEqual(opened, []);
+    assert.equal(await read(stack(), 'lib/apk/db/copy'), 'found@1:P:linked\n');
+    assert.equal(await read(stack(), 'lib/apk/db/copy'), 'found@1:P:linked\n');
+    assert.deepEqual(opened, []);
+    assert.equal(await read(stack(), 'etc/motd'), 'removed@2');
+    assert.equal(await read(stack(), 'etc/motd'), 'removed@2');
+    assert.deepEqual(opened, []);
+    // A new top layer is read; the ones below answer from the cache.
+    assert.equal(await read([...stack().slice(0, 2), withDigest(layer('new', [{ path: 'etc' }]), 'd')], DB), 'found@1:P:linked\n');
+    assert.deepEqual(opened, ['new']);
+    for (const f of readdirSync(cache.dir)) writeFileSync(join(cache.dir, f), '{"truncated');
+    assert.equal(await read(stack(), DB), 'found@1:P:linked\n');
+    assert.deepEqual(opened, ['top', 'link']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
