@@ -5,6 +5,7 @@
  * well in logs and CI. Either way one summary line per stage.
  */
 import type { BuildEvents } from '../pipeline/pipeline.js';
+import { explanationText } from '../pipeline/explain.js';
 import type { Output } from './output.js';
 
 export function formatBytes(n: number): string {
@@ -82,9 +83,10 @@ export function buildProgress(out: Output, multiArch: boolean): BuildEvents {
   let prefix = '';
   const where = (arch: string): string => (multiArch ? ` [${arch}]` : '');
   return {
-    stageStart({ arch, stage, index, total, cached }) {
+    stageStart({ arch, stage, index, total, cached, explain }) {
       if (cached) return;
       prefix = `${out.paint('1', `[${index + 1}/${total}]`)} ${stage}${where(arch)}`;
+      if (explain) for (const line of explanationText(explain)) out.info(`${stage}${where(arch)}: ${line}`);
       if (live) live.start(`${prefix}: starting`);
       else out.info(`${prefix}: running`);
     },

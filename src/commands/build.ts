@@ -5,14 +5,15 @@ import { loadConfig } from '../config/load.js';
 import { build, type StageResult } from '../pipeline/pipeline.js';
 
 function stageSummary(s: StageResult): Record<string, unknown> {
-  return { name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, source: s.source, durationMs: s.durationMs };
+  return { name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, source: s.source, durationMs: s.durationMs, ...(s.explain ? { explain: s.explain } : {}) };
 }
 
 export default class Build extends BaseCommand {
   static override summary = 'Build every stage of eib.yaml into an OCI image, reusing cached checkpoints.';
-  static override examples = ['<%= config.bin %> build', '<%= config.bin %> build --json'];
+  static override examples = ['<%= config.bin %> build', '<%= config.bin %> build --json', '<%= config.bin %> build --explain'];
   static override flags = {
     offline: Flags.boolean({ summary: 'Use only cached repository indexes and packages.', default: false }),
+    explain: Flags.boolean({ summary: 'Say for every stage that is not cached which input changed since its newest cached checkpoint.', default: false }),
   };
 
   async run(): Promise<void> {
@@ -24,6 +25,7 @@ export default class Build extends BaseCommand {
     try {
       const result = await build(config, {
         offline: flags.offline,
+        explain: flags.explain,
         signal: abort.signal,
         events: buildProgress(this.out, config.arch.length > 1),
       });

@@ -3,13 +3,18 @@
  * layer: the parent's key, the stage definition, the content of every host
  * file it reads, the packages it installs, the arch, the epoch and eib's
  * layer format. Paths enter the key relative to the config's folder so the
- * same project checked out elsewhere gets the same keys.
+ * same project checked out elsewhere gets the same keys. Next to the key
+ * come its inputs in a readable form (per host file digests included), which
+ * the checkpoint record keeps so a later build can say what changed.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { AlpineArch, Script, Stage } from '../config/types.js';
+import type { StageInputs } from '../store/checkpoints.js';
+
+export type { StageInputs } from '../store/checkpoints.js';
 
 /** Bump when the bytes eib writes into a layer change for the same input. */
 export const LAYER_FORMAT_VERSION = 1;
@@ -18,6 +23,11 @@ export interface ResolvedPackageRef {
   name: string;
   version: string;
   checksum: string;
+}
+
+export interface StageKey {
+  key: string;
+  inputs: StageInputs;
 }
 
 export interface StageKeyInput {
@@ -30,46 +40,66 @@ export interface StageKeyInput {
   epoch?: number;
 }
 
-function feedFile(hash: Hash, path: string): Promise<void> {
+/** Called with each regular file (and symlink) of a hashed tree and the sha256 hex of its content (or target). */
+export type OnHostFile = (path: string, sha256: string) => void;
+
+function feedFile(hash: Hash, path: string, own: Hash | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
+      .on('data', (chunk) => {
+        hash.update(chunk);
+        own?.update(chunk);
+      })
       .on('error', reject)
       .on('end', resolve);
   });
 }
 
 /** Hash a host file or directory tree: names, types, modes, contents, link targets. */
-export async function hashHostPath(path: string, hash: Hash = createHash('sha256')): Promise<Hash> {
+export async function hashHostPath(path: string, hash: Hash = createHash('sha256'), onFile?: OnHostFile): Promise<Hash> {
   const st = await lstat(path);
   const mode = (st.mode & 0o7777).toString(8);
   if (st.isSymbolicLink()) {
-    hash.update(`l ${mode} ${await readlink(path)}\0`);
+    const target = await readlink(path);
+    hash.update(`l ${mode} ${target}\0`);
+    onFile?.(path, createHash('sha256').update(`${mode} -> ${target}`).digest('hex'));
   } else if (st.isDirectory()) {
     hash.update(`d ${mode}\0`);
     const names = (await readdir(path)).sort();
     for (const name of names) {
       hash.update(`n ${name}\0`);
-      await hashHostPath(join(path, name), hash);
+      await hashHostPath(join(path, name), hash, onFile);
     }
     hash.update('e\0');
   } else if (st.isFile()) {
     hash.update(`f ${mode} ${st.size}\0`);
-    await feedFile(hash, path);
+    const own = onFile ? createHash('sha256').update(`${mode}\0`) : undefined;
+    await feedFile(hash, path, own);
+    if (own) onFile?.(path, own.digest('hex'));
   } else {
     hash.update(`o ${mode} ${st.rdev}\0`);
   }
   return hash;
 }
 
-async function scriptKey(script: Script, configDir: string): Promise<unknown> {
+async function scriptKey(script: Script, configDir: string, onFile: OnHostFile): Promise<{ inline: string } | { file: string; sha256: string }> {
   if ('inline' in script) return { inline: script.inline };
-  return { file: relative(configDir, script.file), sha256: (await hashHostPath(script.file)).digest('hex') };
+  return { file: relative(configDir, script.file), sha256: (await hashHostPath(script.file, undefined, onFile)).digest('hex') };
 }
 
-/** The key of a stage, as 64 hex digits. */
-export async function stageCacheKey(input: StageKeyInput): Promise<string> {
+/** Without the content digests: what the user wrote. */
+function written<T extends object>(entry: T): Omit<T, 'sha256'> {
+  const { sha256: _, ...rest } = entry as T & { sha256?: string };
+  return rest;
+}
+
+/** The key of a stage, as 64 hex digits, and the inputs it was computed from. */
+export async function stageCacheKey(input: StageKeyInput): Promise<StageKey> {
   const { stage, configDir } = input;
+  const hostFiles: Record<string, string> = {};
+  const onFile: OnHostFile = (path, sha256) => {
+    hostFiles[relative(configDir, path)] = sha256;
+  };
   const files = [];
   for (const f of stage.files) {
     files.push({
@@ -77,13 +107,13 @@ export async function stageCacheKey(input: StageKeyInput): Promise<string> {
       dest: f.dest,
       owner: f.owner ?? null,
       mode: f.mode ?? null,
-      sha256: (await hashHostPath(f.src)).digest('hex'),
+      sha256: (await hashHostPath(f.src, undefined, onFile)).digest('hex'),
     });
   }
   const hostRun = [];
-  for (const s of stage.hostRun) hostRun.push(await scriptKey(s, configDir));
+  for (const s of stage.hostRun) hostRun.push(await scriptKey(s, configDir, onFile));
   const run = [];
-  for (const s of stage.run) run.push(await scriptKey(s, configDir));
+  for (const s of stage.run) run.push(await scriptKey(s, configDir, onFile));
   const definition = {
     format: LAYER_FORMAT_VERSION,
     parent: input.parent,
@@ -91,7 +121,7 @@ export async function stageCacheKey(input: StageKeyInput): Promise<string> {
     epoch: input.epoch ?? null,
     name: stage.name,
     packages: [...stage.packages],
-    resolved: input.packages.map((p) => [p.name, p.version, p.checksum]),
+    resolved: input.packages.map((p): [string, string, string] => [p.name, p.version, p.checksum]),
     files,
     hostRun,
     run,
@@ -101,5 +131,23 @@ export async function stageCacheKey(input: StageKeyInput): Promise<string> {
       .map((k) => [k, stage.env[k]]),
     network: stage.network,
   };
-  return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify(definition)).digest('hex');
+  const inputs: StageInputs = {
+    format: definition.format,
+    parent: definition.parent,
+    arch: definition.arch,
+    epoch: definition.epoch,
+    definition: {
+      packages: definition.packages,
+      files: files.map(written),
+      'host-run': hostRun.map(written),
+      run: run.map(written),
+      remove: definition.remove,
+      env: definition.env,
+      network: definition.network,
+    },
+    hostFiles,
+    packages: definition.resolved,
+  };
+  return { key, inputs };
 }

@@ -16,7 +16,8 @@ import { loadKeys } from '../apk/keys.js';
 import { PackageArchive } from './package-archive.js';
 import { BlobStore } from '../store/blob-store.js';
 import { EibError, wrapError } from '../errors.js';
-import { stageCacheKey } from './cache-key.js';
+import { stageCacheKey, type StageInputs } from './cache-key.js';
+import { explainStage, newestCheckpoint, type StageExplanation } from './explain.js';
 import { CheckpointStore, type Checkpoint } from '../store/checkpoints.js';
 import { resolveStages, type ResolveOptions, type Resolution, type StagePackages } from './resolve.js';
 import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-task.js';
@@ -26,7 +27,8 @@ import { configuredSbom } from '../sbom/attach.js';
 import { readLock, type LockedPackage } from '../project/lock-file.js';
 
 export interface BuildEvents {
-  stageStart?(event: { arch: AlpineArch; stage: string; index: number; total: number; cached: boolean; key: string }): void;
+  /** `explain` (with the explain option) says why a stage that is not cached runs. */
+  stageStart?(event: { arch: AlpineArch; stage: string; index: number; total: number; cached: boolean; key: string; explain?: StageExplanation }): void;
   stageDone?(event: { arch: AlpineArch; stage: string; result: StageResult }): void;
   stageFailed?(event: { arch: AlpineArch; stage: string }): void;
   /** Progress inside a running stage: its steps and packages, and downloads before it. */
@@ -47,6 +49,8 @@ export interface StageResult {
   /** Compressed layer size in bytes (0 for an empty stage). */
   size: number;
   durationMs: number;
+  /** With the explain option, for a stage that was not cached: what changed. */
+  explain?: StageExplanation;
 }
 
 export interface ArchBuildResult {
@@ -65,6 +69,8 @@ export interface BuildResult {
 
 export interface BuildOptions extends ResolveOptions {
   events?: BuildEvents;
+  /** Say for each stage that is not cached which of its inputs changed. */
+  explain?: boolean;
   signal?: AbortSignal;
 }
 
@@ -147,11 +153,14 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
   const results: StageResult[] = [];
   const done: Checkpoint[] = [];
   let parent: string | null = null;
+  // Read once, before this build writes records: what --explain compares with.
+  let earlier: Promise<Checkpoint[]> | undefined;
 
   for (const [index, stage] of config.stages.entries()) {
     options.signal?.throwIfAborted();
     const packages = resolution.stages[index]!;
-    const key = await stageCacheKey({
+    if (options.explain) earlier ??= checkpoints.list();
+    const { key, inputs } = await stageCacheKey({
       parent,
       stage,
       configDir: config.dir,
@@ -162,6 +171,7 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
     const started = performance.now();
     let checkpoint = await checkpoints.valid(key, (d) => store.has(d));
     let source: StageResult['source'] = checkpoint ? 'local' : 'built';
+    let explain: StageExplanation | undefined;
     // A stage missing from the cache is fetched or built under its key's lock: a
     // concurrent build of the same stage waits for this one and reuses its checkpoint.
     const stageLock = checkpoint ? undefined : await lockStage(config.cache.dir, key, stage.name, waitOptions(options));
@@ -173,9 +183,10 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
         if (checkpoint) source = 'shared';
       }
       const cached = checkpoint !== undefined;
-      events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key });
+      explain = !cached && earlier ? explainStage(inputs, newestCheckpoint(await earlier, stage.name, arch), config.stages[index - 1]?.name ?? null) : undefined;
+      events.stageStart?.({ arch, stage: stage.name, index, total: config.stages.length, cached, key, ...(explain ? { explain } : {}) });
       if (!checkpoint) {
-        checkpoint = await runStage({ config, arch, options, checkpoints, resolution, packages, stage, key, lowers: done, started });
+        checkpoint = await runStage({ config, arch, options, checkpoints, resolution, packages, stage, key, inputs, lowers: done, started });
         await checkpoints.write(checkpoint);
         await archive.keep(packages.install);
       }
@@ -193,6 +204,7 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
       layer: checkpoint.layer,
       size: checkpoint.layer?.size ?? 0,
       durationMs: Math.round(performance.now() - started),
+      ...(explain ? { explain } : {}),
     };
     results.push(stageResult);
     done.push(checkpoint);
@@ -211,6 +223,7 @@ interface StageRun {
   packages: StagePackages;
   stage: Stage;
   key: string;
+  inputs: StageInputs;
   /** Checkpoints of the earlier stages, bottom first. */
   lowers: readonly Checkpoint[];
   started: number;
@@ -288,5 +301,6 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
     packages: packages.install.map((p) => `${p.name}-${p.version}`),
     created: new Date().toISOString(),
     durationMs: Math.round(performance.now() - run.started),
+    inputs: run.inputs,
   };
 }

@@ -10,6 +10,20 @@ import { join } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 
+/** What a stage's key was computed from, as the checkpoint record keeps it. */
+export interface StageInputs {
+  format: number;
+  parent: string | null;
+  arch: AlpineArch;
+  epoch: number | null;
+  /** The stage definition by key of eib.yaml (paths relative, content digests left out). */
+  definition: Record<string, unknown>;
+  /** Every host file the stage reads (files sources, scripts): path relative to the config's folder → sha256 hex. */
+  hostFiles: Record<string, string>;
+  /** Resolved packages: [name, version, checksum], in install order. */
+  packages: [string, string, string][];
+}
+
 export interface Checkpoint {
   /** Format of this record. */
   readonly format: 1;
@@ -25,6 +39,8 @@ export interface Checkpoint {
   readonly packages: readonly string[];
   readonly created: string;
   readonly durationMs: number;
+  /** What the key was computed from (records written before eib kept it lack it). */
+  readonly inputs?: StageInputs;
 }
 
 export class CheckpointStore {
