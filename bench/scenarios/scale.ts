@@ -1,7 +1,7 @@
 /**
  * How cost grows with the image: a synthetic signed repository (about 300
  * packages plus busybox from the shared repository) at several installed
- * sizes (EIB_BENCH_SCALE, GB, default "0.1,0.3"; add 1 for the 1 GB tier),
+ * sizes (EIB_BENCH_SCALE, GB, default "0.1,0.3,1"),
  * x86_64 so the manual way runs natively. Per size:
  *   scale-<size>g-build    cold build          vs apk add + tar|gzip|sha256sum
  *   scale-<size>g-rebuild  last stage changed  vs chroot sh + tar|gzip|sha256sum
@@ -17,7 +17,7 @@ import { ensureSyntheticRepo, type SyntheticRepo } from '../synthetic-repo.js';
 import { benchRegistry, pushContenders } from './push.js';
 
 export function scaleSizes(): number[] {
-  return (process.env['EIB_BENCH_SCALE'] ?? '0.1,0.3')
+  return (process.env['EIB_BENCH_SCALE'] ?? '0.1,0.3,1')
     .split(',')
     .map(Number)
     .filter((n) => n > 0);

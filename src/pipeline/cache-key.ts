@@ -16,8 +16,8 @@ import type { StageInputs } from '../store/checkpoints.js';
 
 export type { StageInputs } from '../store/checkpoints.js';
 
-/** Bump when the bytes eib writes into a layer change for the same input. */
-export const LAYER_FORMAT_VERSION = 1;
+/** Bump when the bytes eib writes into a layer change for the same input (2: gzip level 1, see layer/write.ts). */
+export const LAYER_FORMAT_VERSION = 2;
 
 export interface ResolvedPackageRef {
   name: string;
