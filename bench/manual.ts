@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import type { AlpineArch } from '../src/config/types.js';
 import { binfmtRegistration, isNativeArch, qemuBinaryName } from '../src/sandbox/arch.js';
-import { findTool } from '../src/sandbox/tools.js';
+import { findTool } from '../src/fs/tool.js';
 import { SHARED_ALPINE } from '../test/helpers/user.js';
 import { removeTree, runInNamespace, type RunResult } from './harness.js';
 import { ensureMinirootfs } from './project.js';

@@ -71,6 +71,13 @@ export class HostError extends EibError<'EHOST'> {
   }
 }
 
+/** A host program eib ran (tar, setfattr, mke2fs, …) failed; the message ends with what it printed. */
+export class ToolError extends EibError<'ETOOL'> {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ETOOL', message, options);
+  }
+}
+
 export function isEibError(e: unknown): e is EibError {
   return e instanceof EibError;
 }

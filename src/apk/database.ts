@@ -13,12 +13,12 @@
  * and src/package.c (apk_pkg_write_index_header).
  */
 import type { KeyObject } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, open, readFile, rename, unlink, utimes } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, chown, mkdir, readFile, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import tar from 'tar-stream';
 import type { PackageInfo } from './types.js';
 import type { ScriptName } from './package-file.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 
 export interface Acl {
   uid: number;
@@ -280,24 +280,6 @@ export interface WriteDatabaseOptions {
   epoch?: number;
 }
 
-/** Writes `data` to `path` through a temporary file and a rename. */
-export async function writeAtomic(path: string, data: string | Buffer, mode: number, epoch?: number): Promise<void> {
-  const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.eib-tmp`);
-  const handle = await open(temp, 'wx', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.chmod(mode);
-    if (epoch !== undefined) await handle.utimes(epoch, epoch);
-    await handle.sync();
-  } catch (e) {
-    await handle.close();
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  }
-  await handle.close();
-  await rename(temp, path);
-}
-
 async function ensureDir(root: string, path: string, mode: number): Promise<void> {
   let current = '';
   for (const part of path.split('/')) {
@@ -343,19 +325,20 @@ function buildTime(pkg: InstalledPackage): number | undefined {
  */
 export async function writeDatabase(options: WriteDatabaseOptions): Promise<void> {
   const { root, epoch } = options;
+  const epochTime = epoch === undefined ? {} : { mtime: epoch };
   for (const dir of ['etc/apk/keys', 'lib/apk/db', 'lib/apk/exec', 'var/cache/apk', 'var/cache/misc']) await ensureDir(root, dir, 0o755);
   for (const [name, key] of options.keys) {
     const pem = key.export({ type: 'spki', format: 'pem' });
-    await writeAtomic(join(root, DB_PATHS.keys, name), pem, 0o644, epoch);
+    await writeFileAtomic(join(root, DB_PATHS.keys, name), pem, { mode: 0o644, ...epochTime });
   }
-  await writeAtomic(join(root, DB_PATHS.scripts), await scriptsTar(options.packages, epoch), 0o644, epoch);
-  await writeAtomic(join(root, DB_PATHS.triggers), formatTriggers(options.packages), 0o644, epoch);
-  await writeAtomic(join(root, DB_PATHS.installed), formatInstalled(options.packages), 0o644, epoch);
+  await writeFileAtomic(join(root, DB_PATHS.scripts), await scriptsTar(options.packages, epoch), { mode: 0o644, ...epochTime });
+  await writeFileAtomic(join(root, DB_PATHS.triggers), formatTriggers(options.packages), { mode: 0o644, ...epochTime });
+  await writeFileAtomic(join(root, DB_PATHS.installed), formatInstalled(options.packages), { mode: 0o644, ...epochTime });
   const world = [...new Set(options.world)].sort();
-  await writeAtomic(join(root, DB_PATHS.world), world.map((w) => `${w}\n`).join(''), 0o644, epoch);
-  await writeAtomic(join(root, DB_PATHS.arch), `${options.arch}\n`, 0o644, epoch);
-  await writeAtomic(join(root, DB_PATHS.repositories), options.repositories.map((r) => `${r}\n`).join(''), 0o644, epoch);
-  await writeAtomic(join(root, DB_PATHS.lock), '', 0o600, epoch);
+  await writeFileAtomic(join(root, DB_PATHS.world), world.map((w) => `${w}\n`).join(''), { mode: 0o644, ...epochTime });
+  await writeFileAtomic(join(root, DB_PATHS.arch), `${options.arch}\n`, { mode: 0o644, ...epochTime });
+  await writeFileAtomic(join(root, DB_PATHS.repositories), options.repositories.map((r) => `${r}\n`).join(''), { mode: 0o644, ...epochTime });
+  await writeFileAtomic(join(root, DB_PATHS.lock), '', { mode: 0o600, ...epochTime });
   if (epoch !== undefined) {
     for (const dir of ['etc/apk/keys', 'lib/apk/db', 'lib/apk/exec', 'var/cache/apk', 'var/cache/misc']) {
       await utimes(join(root, dir), epoch, epoch);

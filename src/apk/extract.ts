@@ -19,26 +19,17 @@
  * This runs inside the user namespace as uid 0, so chown works for any
  * id in the mapped range.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rmdir, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rmdir, symlink, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { ApkPackageError } from './package-error.js';
 import type { ApkDataEntry, ApkEntryType } from './package-file.js';
+import { lstatOrUndefined } from '../fs/stat.js';
+import { LayerError } from '../layer/errors.js';
+import { restoreXattrs } from '../layer/xattrs.js';
 
-const execFileAsync = promisify(execFile);
-
-async function lstatOrUndefined(path: string): Promise<import('node:fs').Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
 
 function describe(st: import('node:fs').Stats): string {
   return st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : st.isFile() ? 'a file' : 'a special file';
@@ -314,27 +305,14 @@ async function applyDirectory(root: string, label: string, entry: ApkDataEntry, 
  */
 export async function applyXattrs(root: string, journal: ExtractionJournal, label: string): Promise<string[]> {
   if (journal.xattrs.length === 0) return [];
-  const dump: string[] = [];
-  for (const { path, name, value } of journal.xattrs) {
-    dump.push(`# file: ${escapeDumpPath(path)}`, `${name}=0x${value.toString('hex')}`, '');
-  }
-  const file = join(root, `.apk.xattrs.${randomBytes(8).toString('hex')}`);
-  await writeFile(file, dump.join('\n') + '\n', { mode: 0o600 });
+  // Paths and names as byte strings, as the dump writer takes them.
+  const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+  const records = journal.xattrs.map(({ path, name, value }) => ({ path: bytes(path), attrs: [[bytes(name), value] as const] }));
   try {
-    // -h: never follow a symlink; paths are relative to the root (cwd).
-    await execFileAsync('setfattr', ['-h', `--restore=${file}`], { cwd: root });
+    await restoreXattrs(root, records, `${label}: setting extended attributes`);
     return [];
   } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr ?? String(e);
-    return [`${label}: some extended attributes could not be set: ${stderr.trim()}`];
-  } finally {
-    await unlink(file).catch(() => undefined);
+    if (!(e instanceof LayerError && e.code === 'EXATTR')) throw e;
+    return [e.message];
   }
-}
-
-/** getfattr's dump format escapes newlines, backslashes and non-printables as octal. */
-function escapeDumpPath(path: string): string {
-  return Buffer.from(path, 'utf8')
-    .toString('latin1')
-    .replace(/[\\\x00-\x20\x7f-\xff]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }

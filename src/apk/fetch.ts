@@ -5,14 +5,14 @@
  * src/apk that touches the network.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
 import { EibError } from '../errors.js';
+import { publishFile, tempPathBeside } from '../fs/atomic-write.js';
 
 export class FetchError extends EibError<'EFETCH'> {
   readonly status: number | undefined;
@@ -94,7 +94,7 @@ export async function writeAtomically(
   options: { url: string; total?: number; onProgress?: (p: Progress) => void; check?: (tmp: string, size: number) => Promise<void> },
 ): Promise<number> {
   await mkdir(dirname(dest), { recursive: true });
-  const tmp = `${dest}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = tempPathBeside(dest);
   let received = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -106,7 +106,7 @@ export async function writeAtomically(
   try {
     await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx' }));
     await options.check?.(tmp, received);
-    await rename(tmp, dest);
+    await publishFile(tmp, dest);
   } catch (e) {
     await rm(tmp, { force: true });
     if (e instanceof EibError) throw e;

@@ -10,8 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
+import { open, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lstatOrUndefined } from '../fs/stat.js';
 
 /** '+' protect, '-' unprotect, '@' protect (apk audits only symlinks there), '!' ignore. */
 export type ProtectRule = '+' | '-' | '@' | '!';
@@ -65,7 +66,7 @@ export async function loadProtectedPaths(root: string): Promise<ProtectedPaths> 
  */
 export async function checksumOnDisk(root: string, path: string): Promise<string | undefined> {
   const full = join(root, path);
-  const st = await lstat(full).catch(() => undefined);
+  const st = await lstatOrUndefined(full);
   if (!st) return undefined;
   const hash = createHash('sha1');
   if (st.isSymbolicLink()) return `Q1${hash.update(await readlink(full)).digest('base64')}`;

@@ -13,6 +13,7 @@ import { FetchError, httpGet, statusError, writeAtomically, type Progress } from
 import { readApkIndex } from './index-file.js';
 import { archivedPackagePath } from './archive.js';
 import type { PackageInfo } from './types.js';
+import { exists, statOrUndefined } from '../fs/stat.js';
 
 export type { Progress } from './fetch.js';
 
@@ -78,7 +79,7 @@ async function localIndex(o: OpenRepositoryOptions): Promise<string> {
   const meta = await readFile(metaFile, 'utf8')
     .then((t) => JSON.parse(t) as CacheMeta)
     .catch(() => undefined);
-  const cached = meta !== undefined && (await stat(file).then(() => true, () => false));
+  const cached = meta !== undefined && (await exists(file));
   if (o.offline) {
     if (!cached) throw new RepositoryError(`${url}: not in the cache and offline mode forbids downloading it; run once with network access first`);
     return file;
@@ -155,7 +156,7 @@ export interface FetchPackageOptions {
  */
 export async function fetchPackage(repo: Repository, pkg: PackageInfo, options: FetchPackageOptions): Promise<string> {
   const dest = archivedPackagePath(options.cacheDir, pkg);
-  const existing = await stat(dest).catch(() => undefined);
+  const existing = await statOrUndefined(dest);
   if (existing && (pkg.size === 0 || existing.size === pkg.size)) return dest;
   const url = packageUrl(repo, pkg);
   const checkSize = async (_tmp: string, size: number): Promise<void> => {

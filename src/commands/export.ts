@@ -3,7 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { ALPINE_ARCHES } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
 import { exportImage } from '../export/export.js';
-import { formatBytes } from '../export/format.js';
+import { formatBytes } from '../fs/byte-size.js';
 
 export default class Export extends BaseCommand {
   static override summary = 'Write the built image as a rootfs tar (.tar, .tar.gz), an ext4 image (.ext4, .img), or a squashfs (.squashfs, .sqfs) or erofs (.erofs) image.';

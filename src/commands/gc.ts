@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { formatBytes } from '../cli/build-progress.js';
+import { formatBytes } from '../fs/byte-size.js';
 import { loadConfig } from '../config/load.js';
 import { collectGarbage } from '../pipeline/gc.js';
 

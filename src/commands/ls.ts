@@ -1,5 +1,5 @@
 import { BaseCommand } from '../cli/base-command.js';
-import { formatBytes } from '../cli/build-progress.js';
+import { formatBytes } from '../fs/byte-size.js';
 import { loadConfig } from '../config/load.js';
 import { listCheckpoints } from '../pipeline/inspect.js';
 

@@ -1,6 +1,6 @@
 /** Finding e2fsprogs' programs, which live in /sbin or /usr/sbin, often not on a user's PATH. */
 import { HostError } from '../errors.js';
-import { findTool } from '../sandbox/tools.js';
+import { findTool } from '../fs/tool.js';
 
 export type E2fsTool = 'mke2fs' | 'debugfs' | 'dumpe2fs';
 

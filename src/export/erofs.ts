@@ -9,7 +9,7 @@
  */
 import { chmod, lchown, lstat, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { findTool } from '../sandbox/tools.js';
+import { findTool } from '../fs/tool.js';
 import { ExportError } from './errors.js';
 import { imageTool, runImageTool, toolTail } from './image-tools.js';
 import type { MakeTreeImageInput } from './squashfs.js';

@@ -18,7 +18,8 @@ import type { TaskContext } from '../sandbox/protocol.js';
 import { BlobStore } from '../store/blob-store.js';
 import { ExportError } from './errors.js';
 import { defaultGeometry, explicitGeometry, minimumGeometry, type Ext4Geometry } from './ext4-size.js';
-import { formatBytes, sizeArgument } from './format.js';
+import { sizeArgument } from './format.js';
+import { formatBytes } from '../fs/byte-size.js';
 import { materialize } from './materialize.js';
 import { makeExt4 } from './mke2fs.js';
 

@@ -40,18 +40,6 @@ export function parseSize(size: number | string): number {
   return bytes;
 }
 
-/** 1.5 GiB, 12.0 MiB: for messages. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[u]}`;
-}
-
 /** Sizes as `--size` accepts them, rounded up to whole MiB: "97M". */
 export function sizeArgument(bytes: number): string {
   return `${Math.ceil(bytes / 2 ** 20)}M`;

@@ -5,7 +5,7 @@
  * install when one is missing.
  */
 import { HostError } from '../errors.js';
-import { findTool, runTool, type ToolResult } from '../sandbox/tools.js';
+import { findTool, runTool, type ToolResult } from '../fs/tool.js';
 
 const PACKAGES = {
   mksquashfs: 'squashfs-tools',

@@ -9,11 +9,11 @@
  * Extended attributes are applied at the end in one `setfattr --restore`
  * run (after chown, which would clear security.capability).
  */
-import { spawn } from 'node:child_process';
-import { chmod, link, lchown, lutimes, mkdir, open, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, link, lchown, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { HostError } from '../errors.js';
 import { normalizeEntryPath } from '../layer/entry-path.js';
+import { chownMapped } from '../layer/errors.js';
+import { restoreXattrs, type XattrRecord } from '../layer/xattrs.js';
 import type { TarHeader } from '../layer/tar-header.js';
 import { readTar } from '../layer/tar-reader.js';
 import { ExportError } from './errors.js';
@@ -67,8 +67,8 @@ class TreeWriter {
   private readonly kinds = new Map<string, Kind>([['', 'dir']]);
   /** Attributes of every directory, applied last (deepest first) so writing into them works and mtimes stay. */
   private readonly dirs = new Map<string, DirAttrs>();
-  /** setfattr --restore input, built as latin1 text. */
-  private restore = '';
+  /** Attributes for the one setfattr --restore run at the end. */
+  private readonly xattrRecords: XattrRecord[] = [];
   private readonly rootBytes: Buffer;
   private rootXattrs: [string, string][] = [];
 
@@ -185,13 +185,11 @@ class TreeWriter {
 
   private queueXattrs(path: string, h: TarHeader): void {
     if (h.xattrs.size === 0) return;
-    let text = `# file: ${escapeName(path === '' ? '.' : `./${path}`)}\n`;
-    for (const [name, value] of h.xattrs) text += `${escapeName(name)}=0s${value.toString('base64')}\n`;
-    this.restore += `${text}\n`;
+    this.xattrRecords.push({ path, attrs: h.xattrs });
   }
 
   async finish(): Promise<void> {
-    if (this.restore !== '') await restoreXattrs(this.rootBytes.toString('utf8'), this.restore);
+    if (this.xattrRecords.length > 0) await restoreXattrs(this.rootBytes.toString('utf8'), this.xattrRecords, "setting the image's extended attributes on the exported tree");
     const deepestFirst = [...this.dirs.entries()].sort(([a], [b]) => depth(b) - depth(a));
     for (const [path, attrs] of deepestFirst) {
       const p = this.abs(path);
@@ -202,49 +200,9 @@ class TreeWriter {
   }
 }
 
-/** Apply a getfattr-format dump with one setfattr run, paths relative to `root`. */
-async function restoreXattrs(root: string, dump: string): Promise<void> {
-  const file = `${root}.xattrs`;
-  await writeFile(file, Buffer.from(dump, 'latin1'));
-  try {
-    const stderr = await new Promise<string>((resolve, reject) => {
-      const child = spawn('setfattr', ['-h', `--restore=${file}`], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') reject(new HostError("setfattr is not installed: install the Debian package 'attr' (scripts/setup-host.sh)", { cause: e }));
-        else reject(e);
-      });
-      child.on('close', (code) => (code === 0 ? resolve('') : resolve(err.trim() || `setfattr exited with code ${code ?? '?'}`)));
-    });
-    if (stderr !== '') throw new ExportError('EMATERIALIZE', `could not set the image's extended attributes on the exported tree: ${stderr}`);
-  } finally {
-    await rm(file, { force: true });
-  }
-}
-
-/** getfattr's quoting, which setfattr --restore undoes: anything but printable ASCII as \ooo. */
-function escapeName(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += c > 0x20 && c < 0x7f && c !== 0x5c && c !== 0x3d ? s[i] : `\\${c.toString(8).padStart(3, '0')}`;
-  }
-  return out;
-}
-
 /** chown, with the reason an owner cannot be set inside the namespace spelled out. */
 async function own(p: Buffer, path: string, uid: number, gid: number): Promise<void> {
-  try {
-    await lchown(p, uid, gid);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-    throw new ExportError(
-      'EMATERIALIZE',
-      `/${show(path)} is owned by ${uid}:${gid}, which is not mapped in eib's user namespace; give your user subordinate ids (/etc/subuid and /etc/subgid, see eib doctor)`,
-      { cause: e },
-    );
-  }
+  await chownMapped(() => lchown(p, uid, gid), `/${show(path)}`, uid, gid);
 }
 
 function parentOf(path: string): string {

@@ -11,12 +11,12 @@
  * the ext4 features every kernel since 3.18 and e2fsprogs since 1.43 handle
  * (no orphan_file, which older fsck tools refuse).
  */
-import { spawn } from 'node:child_process';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExportError } from './errors.js';
 import { BLOCK_SIZE, INODE_SIZE, type Ext4Geometry } from './ext4-size.js';
 import { e2fsTool } from './e2fs-tools.js';
+import { runTool, tailLines } from '../fs/tool.js';
 import type { SpecialEntry } from './materialize.js';
 
 const PROFILE = `[defaults]
@@ -81,12 +81,12 @@ export async function makeExt4(input: MakeExt4Input): Promise<void> {
   if (input.label !== undefined) args.push('-L', input.label);
   if (input.uuid !== undefined) args.push('-U', input.uuid);
   args.push('-d', input.tree, input.image, String(input.geometry.blocks));
-  const made = await run(e2fsTool('mke2fs'), args, env);
+  const made = await runTool([e2fsTool('mke2fs'), ...args], { env });
   if (made.code !== 0) {
     if (/allocate|no space|no free space|could not find.*free|too small/i.test(made.stderr)) {
-      throw new ExportError('EEXT4SIZE', `the ext4 image of ${input.geometry.bytes} bytes is too small for the tree (mke2fs: ${lastLine(made.stderr)})`);
+      throw new ExportError('EEXT4SIZE', `the ext4 image of ${input.geometry.bytes} bytes is too small for the tree (mke2fs: ${tailLines(made.stderr, 1)})`);
     }
-    throw new ExportError('EEXT4', `mke2fs failed (exit ${made.code}): ${tail(made.stderr)}`);
+    throw new ExportError('EEXT4', `mke2fs failed (exit ${made.code}): ${tailLines(made.stderr, 5)}`);
   }
 
   await runDebugfs(input, env, 'structure', await structureScript(input));
@@ -101,13 +101,13 @@ export async function makeExt4(input: MakeExt4Input): Promise<void> {
 async function runDebugfs(input: MakeExt4Input, env: NodeJS.ProcessEnv, name: string, script: string): Promise<void> {
   const scriptFile = join(input.scratch, `debugfs-${name}.cmds`);
   await writeFile(scriptFile, Buffer.from(script, 'latin1'));
-  const r = await run(e2fsTool('debugfs'), ['-w', '-f', scriptFile, input.image], env);
+  const r = await runTool([e2fsTool('debugfs'), '-w', '-f', scriptFile, input.image], { env });
   // debugfs exits 0 even when a command fails; its errors are lines on stderr besides its banner.
   const errors = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^debugfs \d/.test(l));
   if (r.code !== 0 || errors.length > 0) {
     const text = errors.join('\n') || r.stderr;
-    if (/no free space|could not allocate|no space/i.test(text)) throw new ExportError('EEXT4SIZE', `the ext4 image has no room left for the device nodes (debugfs: ${lastLine(text)})`);
-    throw new ExportError('EEXT4', `debugfs could not finish the ext4 image: ${tail(text)}`);
+    if (/no free space|could not allocate|no space/i.test(text)) throw new ExportError('EEXT4SIZE', `the ext4 image has no room left for the device nodes (debugfs: ${tailLines(text, 1)})`);
+    throw new ExportError('EEXT4', `debugfs could not finish the ext4 image: ${tailLines(text, 5)}`);
   }
 }
 
@@ -144,8 +144,8 @@ async function structureScript(input: MakeExt4Input): Promise<string> {
 
 /** Inodes in use, from dumpe2fs' per-group free-inode ranges; reserved inodes other than the root are left alone. */
 async function usedInodes(image: string, env: NodeJS.ProcessEnv): Promise<number[]> {
-  const r = await run(e2fsTool('dumpe2fs'), [image], env);
-  if (r.code !== 0) throw new ExportError('EEXT4', `dumpe2fs could not read the new ext4 image: ${tail(r.stderr)}`);
+  const r = await runTool([e2fsTool('dumpe2fs'), image], { env });
+  if (r.code !== 0) throw new ExportError('EEXT4', `dumpe2fs could not read the new ext4 image: ${tailLines(r.stderr, 5)}`);
   const perGroup = Number(/^Inodes per group:\s+(\d+)/m.exec(r.stdout)?.[1]);
   const total = Number(/^Inode count:\s+(\d+)/m.exec(r.stdout)?.[1]);
   const firstIno = Number(/^First inode:\s+(\d+)/m.exec(r.stdout)?.[1] ?? '11');
@@ -176,30 +176,4 @@ function quote(s: string, what: string): string {
     throw new ExportError('EEXT4', `${Buffer.from(what, 'latin1').toString('utf8')}: a name with a double quote or a line break cannot be written by debugfs; rename it in the image`);
   }
   return `"${s}"`;
-}
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1) ?? '';
-}
-
-function tail(text: string): string {
-  return text.trim().split('\n').slice(-5).join('\n');
 }

@@ -7,6 +7,7 @@ import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import type { OciLayout } from '../store/layout.js';
+import { chooseArch } from '../config/choose-arch.js';
 
 export interface SelectedImage {
   layout: OciLayout;
@@ -19,15 +20,6 @@ export interface SelectedImage {
   layers: Descriptor[];
   /** A name per layer for error messages: "stage base (sha256:…)". */
   names: string[];
-}
-
-export function chooseArch(config: Config, arch: AlpineArch | undefined): AlpineArch {
-  if (arch !== undefined) {
-    if (!config.arch.includes(arch)) throw new UsageError(`${config.file} does not build for ${arch}; choose one of: ${config.arch.join(', ')}`);
-    return arch;
-  }
-  if (config.arch.length === 1) return config.arch[0]!;
-  throw new UsageError(`${config.file} builds for several arches (${config.arch.join(', ')}); choose one with --arch`);
 }
 
 export async function selectImage(config: Config, options: { arch?: AlpineArch; stage?: string }): Promise<SelectedImage> {

@@ -4,10 +4,10 @@
  * whole new one. The temporary file is removed on failure, and also when
  * eib is interrupted (SIGINT, SIGTERM, SIGHUP) while it is being written.
  */
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { publishFile, tempPathBeside } from '../fs/atomic-write.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -19,7 +19,7 @@ export class TempOutput {
 
   private constructor(target: string) {
     this.target = target;
-    this.path = join(dirname(target), `.${basename(target)}.eib-${randomBytes(4).toString('hex')}.tmp`);
+    this.path = tempPathBeside(target);
     this.onSignal = (signal) => {
       rmSync(this.path, { force: true });
       this.detach();
@@ -38,13 +38,7 @@ export class TempOutput {
 
   /** fsync the temporary file and rename it over the target. */
   async commit(): Promise<void> {
-    const fh = await open(this.path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(this.path, this.target);
+    await publishFile(this.path, this.target);
     this.detach();
   }
 

@@ -1,10 +1,28 @@
 import { EibError } from '../errors.js';
 
-export type LayerErrorCode = 'ELAYERPATH' | 'ELAYERFORMAT' | 'ELAYERLINK' | 'ELAYERREAD' | 'EXATTR';
+export type LayerErrorCode = 'ELAYERPATH' | 'ELAYERFORMAT' | 'ELAYERLINK' | 'ELAYERREAD' | 'EXATTR' | 'EIDMAP';
 
 /** A layer that cannot be written from a tree, or read back, safely. */
 export class LayerError extends EibError<LayerErrorCode> {
   constructor(code: LayerErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);
+  }
+}
+
+/**
+ * Run a chown inside eib's user namespace; EINVAL there means the owner is
+ * outside the ids the namespace maps, which becomes the one message every
+ * tree writer gives (`what` names the file for the user).
+ */
+export async function chownMapped(chown: () => Promise<void>, what: string, uid: number, gid: number): Promise<void> {
+  try {
+    await chown();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    throw new LayerError(
+      'EIDMAP',
+      `${what} is owned by ${uid}:${gid}, which eib's user namespace does not map; give your user subordinate ids (/etc/subuid and /etc/subgid) and run \`eib doctor\``,
+      { cause: e },
+    );
   }
 }

@@ -16,13 +16,12 @@
  * a symlink, and only the xattrs a layer may carry are set (never the
  * user.overlay.* ones that steer overlayfs).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { EibError, HostError } from '../errors.js';
+import { EibError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 import { HashCounter } from '../store/hash-stream.js';
 import { ancestors, normalizeEntryPath } from './entry-path.js';
@@ -30,7 +29,10 @@ import { LayerError } from './errors.js';
 import { encodeHeader, END_OF_ARCHIVE, type TarHeader } from './tar-header.js';
 import { readTar } from './tar-reader.js';
 import { classifyWhiteout } from './whiteout.js';
-import { keepXattr } from './xattrs.js';
+import { keepXattr, restoreXattrs } from './xattrs.js';
+import { chownMapped } from './errors.js';
+import { runToolChecked } from '../fs/tool.js';
+import { lstatOrUndefined } from '../fs/stat.js';
 
 export interface UnpackOptions {
   /** How errors name the layer (its digest, its stage); default "layer". */
@@ -59,7 +61,7 @@ interface NodeSpec extends Meta {
   minor: number;
 }
 
-export type UnpackErrorCode = 'EUNPACK' | 'EXATTR' | 'EIDMAP' | 'EDEVICE';
+export type UnpackErrorCode = 'EUNPACK' | 'EDEVICE';
 
 /** A layer that is valid but cannot be made into an upperdir here. */
 export class UnpackError extends EibError<UnpackErrorCode> {
@@ -273,23 +275,14 @@ class UpperWriter {
       if (!this.dirs.has(parent)) await this.ensureDir(parent);
     }
     if (this.nodes.has(target)) await this.flushNodes();
-    const st = await lstat(this.abs(target)).catch(() => undefined);
+    const st = await lstatOrUndefined(this.abs(target));
     if (st === undefined || st.isDirectory()) throw new LayerError('ELAYERLINK', `${this.where}: hardlink ${this.shown(path)} points at ${this.shown(target)}, which is not an earlier file of the layer; rebuild the layer`);
     await this.prepare(path, false);
     await link(this.abs(target), this.abs(path));
   }
 
   private async ownership(chown: () => Promise<void>, path: string, meta: Meta): Promise<void> {
-    try {
-      await chown();
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-      throw new UnpackError(
-        'EIDMAP',
-        `${this.where}: ${this.shown(path)} is owned by ${meta.uid}:${meta.gid}, which this user namespace does not map; give your user subordinate ids (/etc/subuid, /etc/subgid) and run \`eib doctor\``,
-        { cause: e },
-      );
-    }
+    await chownMapped(chown, `${this.where}: ${this.shown(path)}`, meta.uid, meta.gid);
   }
 
   /** Make the pending nodes under ASCII scratch names, all in one tar run, then rename each into place. */
@@ -301,7 +294,13 @@ class UpperWriter {
     const scratchAbs = this.abs(scratch).toString('utf8');
     await mkdir(scratchAbs, { mode: 0o700 });
     try {
-      await runTool('tar', ['-x', '-f', '-', '--numeric-owner'], scratchAbs, nodeArchive(pending), `${this.where}: making device nodes and whiteouts with tar`).catch((e: unknown) => {
+      await runToolChecked(['tar', '-x', '-f', '-', '--numeric-owner'], {
+        cwd: scratchAbs,
+        input: nodeArchive(pending),
+        debianPackage: 'tar',
+        doing: `${this.where}: making device nodes and whiteouts with tar`,
+        error: (message) => new UnpackError('EUNPACK', message),
+      }).catch((e: unknown) => {
         const device = pending.find(([, n]) => n.kind !== 'p' && (n.major !== 0 || n.minor !== 0));
         if (device === undefined) throw e;
         throw new UnpackError(
@@ -327,27 +326,9 @@ class UpperWriter {
   private async applyXattrs(): Promise<void> {
     for (const dir of this.opaque) this.xattrs.set(dir, new Map([...(this.xattrs.get(dir) ?? []), [OPAQUE_XATTR, Buffer.from('y')]]));
     if (this.xattrs.size === 0) return;
-    await runTool('setfattr', ['-h', '--restore=-'], this.root.toString('utf8'), xattrDump(this.xattrs), `${this.where}: setting extended attributes`);
+    const records = [...this.xattrs].map(([path, attrs]) => ({ path, attrs }));
+    await restoreXattrs(this.root.toString('utf8'), records, `${this.where}: setting extended attributes`);
   }
-}
-
-/** getfattr's --dump format, which `setfattr --restore` reads. */
-function* xattrDump(all: ReadonlyMap<string, ReadonlyMap<string, Buffer>>): Generator<Buffer> {
-  for (const [path, attrs] of all) {
-    const lines = [`# file: ${escapeName(path === '' ? '.' : path)}`];
-    for (const [name, value] of attrs) lines.push(`${escapeName(name)}=${value.length === 0 ? '""' : `0s${value.toString('base64')}`}`);
-    yield Buffer.from(`${lines.join('\n')}\n\n`, 'latin1');
-  }
-}
-
-/** getfattr's quoting, which setfattr --restore reverses: unprintable bytes, space, '=' and '\' as \ooo. */
-function escapeName(latin1: string): string {
-  let out = '';
-  for (let i = 0; i < latin1.length; i++) {
-    const c = latin1.charCodeAt(i);
-    out += c <= 0x20 || c >= 0x7f || c === 0x5c || c === 0x3d ? `\\${c.toString(8).padStart(3, '0')}` : latin1[i];
-  }
-  return out;
 }
 
 /**
@@ -361,26 +342,4 @@ function* nodeArchive(pending: readonly (readonly [string, NodeSpec])[]): Genera
     yield encodeHeader({ path: String(i), type, mode: n.mode & 0o777, uid: 0, gid: 0, size: 0, mtime: n.mtime, linkname: '', devmajor: n.major, devminor: n.minor, xattrs: new Map() });
   }
   yield END_OF_ARCHIVE;
-}
-
-function runTool(command: string, args: string[], cwd: string, input: Iterable<Buffer> | undefined, doing: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      if (stderr.length < 4096) stderr += d;
-    });
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') reject(new HostError(`${command} is not installed: install the Debian package '${command === 'setfattr' ? 'attr' : command}' (scripts/setup-host.sh)`, { cause: e }));
-      else reject(e);
-    });
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new UnpackError(command === 'setfattr' ? 'EXATTR' : 'EUNPACK', `${doing} failed (exit ${code ?? 'signal'}): ${stderr.trim()}`));
-    });
-    if (input !== undefined) {
-      child.stdin!.on('error', () => undefined); // a failing tool reports through its exit status
-      Readable.from(input).pipe(child.stdin!);
-    }
-  });
 }

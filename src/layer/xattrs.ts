@@ -1,5 +1,6 @@
 /**
- * Extended attributes of a whole tree, read with one `getfattr -R` run.
+ * Extended attributes of a whole tree, read with one `getfattr -R` run and
+ * written with one `setfattr --restore` run, both in getfattr's dump format.
  *
  * Node has no xattr API, and a native addon would be a new dependency. One
  * getfattr process per tree (Debian package `attr`) costs a few
@@ -10,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { HostError } from '../errors.js';
+import { missingToolError, runToolChecked } from '../fs/tool.js';
 import { LayerError } from './errors.js';
 
 export interface TreeXattrs {
@@ -41,7 +42,7 @@ export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
   });
   const exited = new Promise<number>((resolve, reject) => {
     child.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') reject(new HostError("getfattr is not installed: install the Debian package 'attr' (scripts/setup-host.sh)", { cause: e }));
+      if (e.code === 'ENOENT') reject(missingToolError('getfattr', 'attr', e));
       else reject(e);
     });
     child.on('close', (code) => resolve(code ?? 1));
@@ -71,6 +72,51 @@ export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
     throw new LayerError('EXATTR', `reading extended attributes of ${root} failed (getfattr exit ${code}): ${stderr.trim()}`);
   }
   return result;
+}
+
+/** One file's attributes for a restore. Paths and names are byte strings (latin1), as the tar reader gives them. */
+export interface XattrRecord {
+  /** Relative to the folder the restore runs in; "" is that folder. */
+  path: string;
+  attrs: Iterable<readonly [name: string, value: Buffer]>;
+}
+
+/** getfattr's --dump format, which `setfattr --restore` reads back: one block per file, values in base64. */
+export function* xattrDump(records: Iterable<XattrRecord>): Generator<Buffer> {
+  for (const { path, attrs } of records) {
+    const lines = [`# file: ${escapeDumpText(path === '' ? '.' : path)}`];
+    for (const [name, value] of attrs) lines.push(`${escapeDumpText(name)}=${value.length === 0 ? '""' : `0s${value.toString('base64')}`}`);
+    yield Buffer.from(`${lines.join('\n')}\n\n`, 'latin1');
+  }
+}
+
+/**
+ * getfattr's quoting, which setfattr reverses: every byte outside printable
+ * ASCII, space, '=' (it ends a name) and backslash as \ooo. Quoting more than
+ * getfattr does is harmless: setfattr unquotes any \ooo.
+ */
+export function escapeDumpText(latin1: string): string {
+  let out = '';
+  for (let i = 0; i < latin1.length; i++) {
+    const c = latin1.charCodeAt(i);
+    out += c <= 0x20 || c >= 0x7f || c === 0x5c || c === 0x3d ? `\\${c.toString(8).padStart(3, '0')}` : latin1[i];
+  }
+  return out;
+}
+
+/**
+ * Set every attribute of `records` under `root` with one `setfattr -h
+ * --restore` run (never following a symlink), the dump streamed to it.
+ * `doing` names the work in the error (code EXATTR).
+ */
+export async function restoreXattrs(root: string, records: Iterable<XattrRecord>, doing: string): Promise<void> {
+  await runToolChecked(['setfattr', '-h', '--restore=-'], {
+    cwd: root,
+    input: xattrDump(records),
+    debianPackage: 'attr',
+    doing,
+    error: (message) => new LayerError('EXATTR', message),
+  });
 }
 
 /** getfattr prints unprintable bytes, and backslash, as \ooo. */

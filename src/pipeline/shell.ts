@@ -9,6 +9,7 @@ import { openShell } from '../sandbox/shell.js';
 import { CheckpointStore } from '../store/checkpoints.js';
 import { readBuiltImage, type BuiltImage } from '../store/built-image.js';
 import { lockCacheShared } from '../store/cache-lock.js';
+import { chooseArch } from '../config/choose-arch.js';
 
 export interface ShellOptions {
   stage?: string;
@@ -20,8 +21,7 @@ export interface ShellOptions {
 }
 
 export async function openStageShell(config: Config, options: ShellOptions): Promise<{ code: number; kept?: string }> {
-  const arch = options.arch ?? config.arch[0]!;
-  if (!config.arch.includes(arch)) throw new UsageError(`--arch ${arch}: the config builds ${config.arch.join(', ')}`);
+  const arch = chooseArch(config, options.arch);
   const stageName = options.stage ?? config.stages[config.stages.length - 1]!.name;
   const index = config.stages.findIndex((s) => s.name === stageName);
   if (index < 0) {

@@ -5,12 +5,12 @@
  * the repositories nor the package archive hold fails with a message to
  * refresh the lock.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import type { PackageInfo } from '../apk/types.js';
 import { EibError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 
 export const LOCK_FILE = 'eib.lock.json';
 
@@ -71,9 +71,7 @@ export async function readLock(configDir: string): Promise<LockFile | undefined>
 
 export async function writeLock(configDir: string, lock: LockFile): Promise<string> {
   const path = lockPath(configDir);
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(lock, null, 2)}\n`);
-  await rename(tmp, path);
+  await writeFileAtomic(path, `${JSON.stringify(lock, null, 2)}\n`);
   return path;
 }
 

@@ -6,12 +6,13 @@
  * A credential's secret is only ever put in an Authorization header; it
  * never appears in a message, and `source` says where it came from.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { RegistryError } from './errors.js';
 import { DOCKER_HUB } from './reference.js';
+import { HostError } from '../errors.js';
+import { runTool, type ToolResult } from '../fs/tool.js';
 
 export interface Credential {
   readonly username: string;
@@ -84,38 +85,30 @@ function findEntry(file: AuthFile, registry: string): AuthEntry | undefined {
 }
 
 /** Ask `docker-credential-<helper> get` (the docker credential-helper protocol). */
-export function credentialFromHelper(helper: string, registry: string, env: Env = process.env): Promise<Credential | undefined> {
+export async function credentialFromHelper(helper: string, registry: string, env: Env = process.env): Promise<Credential | undefined> {
   const program = `docker-credential-${helper}`;
   // Docker Hub's credentials are stored under its historical index URL.
   const serverUrl = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], env: env as NodeJS.ProcessEnv });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.on('error', (e) => {
-      reject(new RegistryError('EAUTH', `cannot run the credential helper ${program} configured for ${registry}: ${(e as NodeJS.ErrnoException).code ?? e.message}; install it or remove it from the docker config`, { cause: e }));
-    });
-    child.on('close', (code) => {
-      const said = `${out}\n${err}`;
-      if (code !== 0) {
-        if (/credentials not found/i.test(said)) return resolve(undefined);
-        // The helper's own output is not quoted: it may echo a secret.
-        return reject(new RegistryError('EAUTH', `the credential helper ${program} failed for ${registry} (exit ${code})`));
-      }
-      try {
-        const r = JSON.parse(out) as { Username?: string; Secret?: string };
-        if (typeof r.Secret !== 'string' || r.Secret === '') return resolve(undefined);
-        const identityToken = r.Username === '<token>';
-        resolve({ username: r.Username ?? '', secret: r.Secret, identityToken, source: program });
-      } catch {
-        reject(new RegistryError('EAUTH', `the credential helper ${program} printed something that is not JSON for ${registry}`));
-      }
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(`${serverUrl}\n`);
-  });
+  let result: ToolResult;
+  try {
+    result = await runTool([program, 'get'], { env: env as NodeJS.ProcessEnv, input: `${serverUrl}\n` });
+  } catch (e) {
+    const why = e instanceof HostError ? 'it is not installed' : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+    throw new RegistryError('EAUTH', `cannot run the credential helper ${program} configured for ${registry}: ${why}; install it or remove it from the docker config`, { cause: e });
+  }
+  if (result.code !== 0) {
+    if (/credentials not found/i.test(`${result.stdout}\n${result.stderr}`)) return undefined;
+    // The helper's own output is not quoted: it may echo a secret.
+    throw new RegistryError('EAUTH', `the credential helper ${program} failed for ${registry} (exit ${result.code})`);
+  }
+  let r: { Username?: string; Secret?: string };
+  try {
+    r = JSON.parse(result.stdout) as { Username?: string; Secret?: string };
+  } catch {
+    throw new RegistryError('EAUTH', `the credential helper ${program} printed something that is not JSON for ${registry}`);
+  }
+  if (typeof r.Secret !== 'string' || r.Secret === '') return undefined;
+  return { username: r.Username ?? '', secret: r.Secret, identityToken: r.Username === '<token>', source: program };
 }
 
 /** The files searched, in order (containers' auth.json first, then docker's config.json). */

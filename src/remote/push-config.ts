@@ -12,6 +12,7 @@ import { layoutSource } from './image-source.js';
 import { pushImage, type TransferOptions, type TransferProgress, type TransferResult } from './push.js';
 import { parseReference } from './reference.js';
 import { layoutReferrers, listReferrers } from './referrers.js';
+import { formatBytes } from '../fs/byte-size.js';
 
 export interface PushConfigOptions {
   /** The REF argument; default config.registry.ref. */
@@ -63,7 +64,7 @@ export async function pushConfiguredImage(config: Config, options: PushConfigOpt
 /** One human line per blob event worth printing (none for byte counts). */
 export function describeProgress(event: TransferProgress): string | undefined {
   const short = event.digest.slice(0, 19);
-  const size = event.total >= 1 << 20 ? `${(event.total / (1 << 20)).toFixed(1)} MiB` : `${(event.total / 1024).toFixed(1)} KiB`;
+  const size = formatBytes(event.total);
   switch (event.state) {
     case 'exists':
       return `${short} already in the registry`;

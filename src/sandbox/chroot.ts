@@ -9,7 +9,7 @@ import { closeSync, lstatSync, openSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from './errors.js';
 import { hostUmountLaunch } from './host-umount.js';
-import { exitCodeOfSignal, findTool } from './tools.js';
+import { exitCodeOfSignal, findTool } from '../fs/tool.js';
 
 export const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

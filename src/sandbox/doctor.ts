@@ -12,7 +12,7 @@ import { BINFMT_DIR, readEntry, type BinfmtEntry } from './emulation.js';
 import { subordinateRanges } from './idmap.js';
 import { mount, unmountTree } from './mount-tool.js';
 import { runInNamespace } from './namespace.js';
-import { findTool, runTool } from './tools.js';
+import { findTool, runTool } from '../fs/tool.js';
 
 export interface DoctorCheck {
   /** Short name, e.g. "user namespaces", "qemu-aarch64-static". */

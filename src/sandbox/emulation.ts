@@ -12,7 +12,7 @@ import type { AlpineArch } from '../config/types.js';
 import { HostError } from '../errors.js';
 import { binfmtEntryName, binfmtRegistration, hostArch, isNativeArch, qemuBinaryName } from './arch.js';
 import { mount } from './mount-tool.js';
-import { findTool } from './tools.js';
+import { findTool } from '../fs/tool.js';
 
 export type EmulationMethod = 'native' | 'userns-binfmt' | 'host-binfmt';
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SandboxError } from './errors.js';
-import { findTool } from './tools.js';
+import { findTool } from '../fs/tool.js';
 
 interface UmountLaunch {
   /** Absolute host paths: the loader (absent for a static binary) and the binary. */

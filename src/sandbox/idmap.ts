@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { findTool } from './tools.js';
+import { findTool } from '../fs/tool.js';
 
 export type IdMapKind =
   /** eib runs as real root: no user namespace needed. */

@@ -1,6 +1,6 @@
 /** mount(8) and umount(8) from util-linux, with failures as SandboxErrors. */
 import { SandboxError } from './errors.js';
-import { findTool, runTool } from './tools.js';
+import { findTool, runTool } from '../fs/tool.js';
 
 function tool(name: 'mount' | 'umount'): string {
   const path = findTool(name) ?? findTool(`/usr/bin/${name}`) ?? findTool(`/bin/${name}`);

@@ -6,13 +6,14 @@
  * unmounts everything and removes the mount points it had to create, and
  * the directories the kernel copied up to hold them.
  */
-import { mkdir, mkdtemp, lstat, readdir, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import { SandboxError } from './errors.js';
 import { mount, unmountTree } from './mount-tool.js';
+import { lstatOrUndefined } from '../fs/stat.js';
 
 export interface StageRootOptions {
   /** Lower layers, top first; may be empty (a first stage). */
@@ -225,15 +226,6 @@ async function removeCreated(upper: string, created: readonly string[], ancestor
     if (st === undefined || !st.isDirectory()) continue;
     const unchanged = st.mode === before.stat.mode && st.uid === before.stat.uid && st.gid === before.stat.gid;
     if (unchanged && (await readdir(path)).length === 0) await rmdir(path);
-  }
-}
-
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
   }
 }
 

@@ -18,7 +18,7 @@ import { EibError, HostError, type ExitCode } from '../errors.js';
 import { SandboxError } from './errors.js';
 import { planIdMap, type IdMapKind } from './idmap.js';
 import { CHANNEL_FD, type OutcomeMessage, type ProgressMessage, type SerializedError, type TaskMessage, type TaskSpec } from './protocol.js';
-import { findTool } from './tools.js';
+import { findTool } from '../fs/tool.js';
 
 export type { TaskContext, TaskSpec } from './protocol.js';
 

@@ -7,11 +7,11 @@
 import type { BuiltImage } from '../store/built-image.js';
 import { readBuiltImage } from '../store/built-image.js';
 import type { AlpineArch, Config } from '../config/types.js';
-import { UsageError } from '../errors.js';
 import { Annotation, MediaType, type Descriptor, type ImageManifest } from '../oci/types.js';
 import type { ImageSbomOptions } from './image-sbom.js';
 import { findReferrers, putReferrer } from './referrers.js';
 import { SPDX_JSON_MEDIA_TYPE, type SpdxDocument } from './types.js';
+import { chooseArch } from '../config/choose-arch.js';
 
 export interface AttachedSbom {
   arch: AlpineArch;
@@ -100,12 +100,3 @@ export async function configuredSbom(config: Config, options: ImageSbomOptions &
   return attachOne(config, arch, image, options);
 }
 
-function chooseArch(config: Config, wanted: string | undefined): AlpineArch {
-  if (wanted === undefined) {
-    if (config.arch.length === 1) return config.arch[0]!;
-    throw new UsageError(`${config.file} builds ${config.arch.join(', ')}: choose one with --arch`);
-  }
-  const arch = config.arch.find((a) => a === wanted);
-  if (arch === undefined) throw new UsageError(`--arch ${wanted}: ${config.file} builds ${config.arch.join(', ')} only`);
-  return arch;
-}

@@ -7,12 +7,11 @@
  * the earlier artifact of the same type for the same subject, and drops
  * those whose subject no tag reaches any more.
  */
-import { randomBytes } from 'node:crypto';
-import { rm, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from '../oci/canonical-json.js';
 import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../oci/types.js';
 import type { OciLayout } from '../store/layout.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 
 /** Index-entry annotation naming the referrer's subject, so lookups need not open every manifest. */
 export const SUBJECT_ANNOTATION = 'dev.eib.referrer.subject';
@@ -94,14 +93,7 @@ export async function putReferrer(layout: OciLayout, artifact: Descriptor, manif
   return replaced;
 }
 
-/** Replace index.json atomically (a temp file renamed over it), as the layout store does. */
+/** Replace index.json atomically, as the layout store does. */
 async function writeIndex(dir: string, index: ImageIndex): Promise<void> {
-  const tmp = join(dir, `.index.json.${process.pid}.${randomBytes(6).toString('hex')}`);
-  try {
-    await writeFile(tmp, canonicalJson(index), { flush: true });
-    await rename(tmp, join(dir, 'index.json'));
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(join(dir, 'index.json'), canonicalJson(index));
 }

@@ -19,6 +19,8 @@ import { digestHex, digestOf } from '../oci/digest.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { StoreError } from './errors.js';
 import { HashCounter } from './hash-stream.js';
+import { syncFile } from '../fs/atomic-write.js';
+import { exists } from '../fs/stat.js';
 
 export interface BlobRef {
   digest: Digest;
@@ -70,13 +72,7 @@ export class BlobStore {
     try {
       const handle = await createTemp(this.tmpDir, tmp);
       await pipeline(source, counter, createWriteStream('', { fd: handle }));
-      // fsync through a second descriptor: the data, not the descriptor, is what gets synced.
-      const file = await open(tmp, 'r');
-      try {
-        await file.sync();
-      } finally {
-        await file.close();
-      }
+      await syncFile(tmp);
       const got: BlobRef = { digest: counter.digest, size: counter.size };
       if (expected && got.size !== expected.size) throw new IntegrityError('EBADSIZE', sizeMessage(expected, String(got.size)));
       if (expected && got.digest !== expected.digest) {
@@ -221,15 +217,5 @@ async function createTemp(dir: string, path: string): Promise<FileHandle> {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw e;
       await mkdir(dir, { recursive: true });
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
   }
 }

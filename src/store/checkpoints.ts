@@ -5,10 +5,12 @@
  * any point leaves either a whole checkpoint or none.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import type { Descriptor, Digest } from '../oci/types.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { exists } from '../fs/stat.js';
 
 /** What a stage's key was computed from, as the checkpoint record keeps it. */
 export interface StageInputs {
@@ -86,9 +88,7 @@ export class CheckpointStore {
   async write(cp: Checkpoint): Promise<void> {
     const path = this.recordPath(cp.key);
     await mkdir(join(this.root, 'checkpoints'), { recursive: true });
-    const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(cp, null, 2)}\n`);
-    await rename(tmp, path);
+    await writeFileAtomic(path, `${JSON.stringify(cp, null, 2)}\n`);
   }
 
   async list(): Promise<Checkpoint[]> {
@@ -109,14 +109,5 @@ export class CheckpointStore {
 
   async removeRecord(key: string): Promise<void> {
     await rm(this.recordPath(key), { force: true });
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

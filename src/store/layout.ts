@@ -4,8 +4,7 @@
  * entries annotated with org.opencontainers.image.ref.name; writing a tag
  * replaces only that entry, and index.json is replaced atomically.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from '../oci/canonical-json.js';
 import { buildManifest } from '../oci/image.js';
@@ -13,6 +12,7 @@ import { Annotation, MediaType, type Descriptor, type Digest, type ImageConfig, 
 import { BlobStore } from './blob-store.js';
 import { acquireLock } from './file-lock.js';
 import { StoreError } from './errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 
 /** image-layout.md#indexjson-file: the ref.name grammar. */
 const REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
@@ -159,15 +159,10 @@ export class OciLayout {
       // Other eib processes may update the same layout: the read-change-write holds a lock on
       // oci-layout (a file never replaced, unlike index.json), so no process loses another's tag.
       const lock = await acquireLock(join(this.dir, 'oci-layout'), 'exclusive');
-      const tmp = join(this.dir, `.index.json.${process.pid}.${randomBytes(6).toString('hex')}`);
       try {
         const index = await this.readIndex();
         change(index);
-        await writeFile(tmp, canonicalJson(index), { flush: true });
-        await rename(tmp, join(this.dir, 'index.json'));
-      } catch (e) {
-        await rm(tmp, { force: true });
-        throw e;
+        await writeFileAtomic(join(this.dir, 'index.json'), canonicalJson(index));
       } finally {
         await lock.release();
       }

@@ -5,7 +5,7 @@ import { chownSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { runEib } from '../helpers/cli.js';
 import { testUser, userTempDir } from '../helpers/user.js';
-import { findTool } from '../../src/sandbox/tools.js';
+import { findTool } from '../../src/fs/tool.js';
 
 interface Report {
   ok: boolean;

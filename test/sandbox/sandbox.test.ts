@@ -10,7 +10,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, st
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SHARED_ALPINE, testUser, userTempDir } from '../helpers/user.js';
-import { findTool } from '../../src/sandbox/tools.js';
+import { findTool } from '../../src/fs/tool.js';
 import type { CommandResult } from '../../src/sandbox/chroot.js';
 import { descendants, extractRootfs, processesWithLastArg, runDriver, startDriver } from './helpers.js';
 import type { StageOutcome, StagePayload } from './tasks.js';

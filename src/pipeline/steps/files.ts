@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import type { FileCopy } from '../../config/types.js';
 import { EibError } from '../../errors.js';
 import { resolveInRoot } from '../rootfs-path.js';
+import { lstatOrUndefined } from '../../fs/stat.js';
 
 interface Ownership {
   uid: number;
@@ -23,11 +24,7 @@ function ownership(copy: FileCopy): Ownership {
 }
 
 async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await lstat(path)).isDirectory();
-  } catch {
-    return false;
-  }
+  return (await lstatOrUndefined(path))?.isDirectory() ?? false;
 }
 
 /** Copy one host entry (recursively) to the host path `to`, replacing what is there. */
