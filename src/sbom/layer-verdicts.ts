@@ -7,12 +7,13 @@
  * to a temporary name and renamed, so readers see a whole verdict or none;
  * anything unreadable is a miss and the layer is read again.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { LayerVerdict, LayerVerdictCache } from './image-file.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 
 /** Larger file contents are not remembered (read from the layer each time): the cache holds small databases, not images. */
 const MAX_CACHED_FILE_BYTES = 16 << 20;
@@ -50,14 +51,11 @@ export class LayerVerdictFiles implements LayerVerdictCache {
     if (verdict.kind === 'file' && verdict.content.length > MAX_CACHED_FILE_BYTES) return;
     const stored: Stored = { layer, path, verdict: verdict.kind === 'file' ? { kind: 'file', content: verdict.content.toString('base64') } : verdict };
     const target = this.file(layer, path);
-    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await mkdir(this.dir, { recursive: true });
-      await writeFile(tmp, JSON.stringify(stored));
-      await rename(tmp, target);
+      await writeFileAtomic(target, JSON.stringify(stored));
     } catch {
       // Only a speed-up: an unwritable cache leaves the next SBOM to read the layer again.
-      await rm(tmp, { force: true });
     }
   }
 }
