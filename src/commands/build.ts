@@ -3,6 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { buildProgress } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
 import { build, type StageResult } from '../pipeline/pipeline.js';
+import { formatBytes } from '../cli/build-progress.js';
 
 function stageSummary(s: StageResult): Record<string, unknown> {
   return { name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, source: s.source, durationMs: s.durationMs, ...(s.explain ? { explain: s.explain } : {}) };
@@ -34,6 +35,10 @@ export default class Build extends BaseCommand {
       const outputs = wanted
         ? await (await import('../export/export.js')).exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) })
         : [];
+      for (const a of result.arches) {
+        const rootfs = a.rootfsBytes === undefined ? '' : `, rootfs ${formatBytes(a.rootfsBytes)} of at most ${formatBytes(config.outputs.maxSize!)}`;
+        this.out.info(`image${config.arch.length > 1 ? ` [${a.arch}]` : ''}: ${a.stages.filter((s) => s.layer).length} layers, ${formatBytes(a.layerBytes)} compressed${rootfs}`);
+      }
       if (!result.reproducible) this.out.info('note: not reproducible (no epoch): set epoch in eib.yaml or $SOURCE_DATE_EPOCH for the same digest on every machine');
       const summary = {
         digest: result.image.digest,
@@ -41,7 +46,12 @@ export default class Build extends BaseCommand {
         mediaType: result.image.mediaType,
         oci: config.outputs.oci,
         tag: config.outputs.tag,
-        arches: result.arches.map((a) => ({ arch: a.arch, manifest: a.manifest.digest, stages: a.stages.map(stageSummary) })),
+        arches: result.arches.map((a) => ({
+          arch: a.arch,
+          manifest: a.manifest.digest,
+          size: { layers: a.layerBytes, ...(a.rootfsBytes === undefined ? {} : { rootfs: a.rootfsBytes }) },
+          stages: a.stages.map(stageSummary),
+        })),
         stages: result.arches[0]?.stages.map(stageSummary) ?? [],
         outputs: outputs.map((o) => ({ path: o.path, format: o.format, bytes: o.bytes, arch: o.arch })),
       };

@@ -53,6 +53,7 @@ export interface OutputsSection {
   ext4?: string;
   squashfs?: string;
   erofs?: string;
+  'max-size'?: number | string;
 }
 
 export interface CacheSection {
@@ -114,6 +115,7 @@ export const FILE_KEYS = {
     ext4: 'optional',
     squashfs: 'optional',
     erofs: 'optional',
+    'max-size': 'optional',
   } satisfies KeyTable<OutputsSection>,
   cache: {
     dir: 'optional',

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import type { EibFile, ScriptEntry, StageEntry } from './file-types.js';
 import { expandPath, homeDir, isHttpUrl, pathKind } from './paths.js';
 import { scriptFromString } from './scripts.js';
+import { bytesFromSize } from './bytes.js';
 import { keyFiles } from './semantic.js';
 import type { CacheConfig, Config, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
 
@@ -64,6 +65,7 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
     ...(file.outputs?.ext4 !== undefined ? { ext4: abs(file.outputs.ext4) } : {}),
     ...(file.outputs?.squashfs !== undefined ? { squashfs: abs(file.outputs.squashfs) } : {}),
     ...(file.outputs?.erofs !== undefined ? { erofs: abs(file.outputs.erofs) } : {}),
+    ...(file.outputs?.['max-size'] !== undefined ? { maxSize: bytesFromSize(file.outputs['max-size'])! } : {}),
   };
   const cache: CacheConfig = {
     dir: file.cache?.dir !== undefined ? abs(file.cache.dir) : defaultCacheDir(env),

@@ -60,6 +60,8 @@ export interface Outputs {
   readonly squashfs?: string;
   /** Written by `eib build` when set: erofs image (.erofs). */
   readonly erofs?: string;
+  /** Bytes the flattened rootfs may take at most (regular files); a build over it fails. */
+  readonly maxSize?: number;
 }
 
 export interface CacheConfig {

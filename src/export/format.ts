@@ -1,5 +1,6 @@
 /** What `eib export PATH` writes, from PATH's extension, and sizes as users write them. */
 import { UsageError } from '../errors.js';
+import { bytesFromSize, SIZE_PATTERN } from '../config/bytes.js';
 
 export type ExportFormat = 'tar' | 'tar.gz' | 'ext4' | 'squashfs' | 'erofs';
 
@@ -25,19 +26,13 @@ export function formatFromPath(path: string): ExportFormat {
   return found[1];
 }
 
-const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-
 /** Bytes from a number or "512M", "2G", "1.5G", "4096" (binary units; an optional trailing "B" or "iB"). */
 export function parseSize(size: number | string): number {
-  if (typeof size === 'number') {
-    if (Number.isSafeInteger(size) && size > 0) return size;
-    throw new UsageError(`invalid size ${size}: give a positive whole number of bytes`);
-  }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(size);
-  if (m === null) throw new UsageError(`invalid size "${size}": use bytes or a number with K, M, G or T (e.g. 512M, 2G)`);
-  const bytes = Math.ceil(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`invalid size "${size}": it must be more than 0 bytes`);
-  return bytes;
+  const bytes = bytesFromSize(size);
+  if (bytes !== undefined) return bytes;
+  if (typeof size === 'number') throw new UsageError(`invalid size ${size}: give a positive whole number of bytes`);
+  if (!SIZE_PATTERN.test(size)) throw new UsageError(`invalid size "${size}": use bytes or a number with K, M, G or T (e.g. 512M, 2G)`);
+  throw new UsageError(`invalid size "${size}": it must be more than 0 bytes`);
 }
 
 /** Sizes as `--size` accepts them, rounded up to whole MiB: "97M". */

@@ -86,7 +86,7 @@ export async function* flattenTar(layers: readonly LayerOpener[], options: Flatt
 }
 
 /** A layer's tar, gunzipped when it starts with the gzip magic. */
-function uncompressed(source: Readable): AsyncIterable<Buffer> {
+export function uncompressed(source: Readable): AsyncIterable<Buffer> {
   return (async function* () {
     try {
       const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;

@@ -22,6 +22,7 @@ import { CheckpointStore, type Checkpoint } from '../store/checkpoints.js';
 import { resolveStages, type ResolveOptions, type Resolution, type StagePackages } from './resolve.js';
 import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-task.js';
 import { writeBuildImage } from '../store/built-image.js';
+import { checkMaxSize, rootfsSize } from '../inspect/size.js';
 import type { SharedCache } from '../remote/shared-cache.js';
 import { configuredSbom } from '../sbom/attach.js';
 import { readLock, type LockedPackage } from '../project/lock-file.js';
@@ -57,6 +58,10 @@ export interface ArchBuildResult {
   arch: AlpineArch;
   manifest: Descriptor;
   stages: StageResult[];
+  /** Compressed bytes of the image's layers. */
+  layerBytes: number;
+  /** Bytes of the flattened rootfs (measured when outputs.max-size is set). */
+  rootfsBytes?: number;
 }
 
 export interface BuildResult {
@@ -104,11 +109,20 @@ async function buildAll(config: Config, options: BuildOptions): Promise<BuildRes
   // Every image carries an SPDX SBOM of its packages, as an OCI referrer;
   // an image that already has one (a no-op rebuild) keeps it.
   for (const arch of config.arch) await configuredSbom(config, { arch, onWarning: (m) => options.events?.warn?.(m) });
-  return {
-    reproducible: config.epoch !== undefined,
-    image: image.descriptor,
-    arches: arches.map((a, i) => ({ arch: a.arch, manifest: image.manifests[i]!, stages: a.stages })),
-  };
+  const results: ArchBuildResult[] = [];
+  for (const [i, a] of arches.entries()) {
+    const layers = a.checkpoints.flatMap((cp) => (cp.layer ? [cp.layer] : []));
+    const result: ArchBuildResult = { arch: a.arch, manifest: image.manifests[i]!, stages: a.stages, layerBytes: layers.reduce((n, l) => n + l.size, 0) };
+    // The image stays written: eib size can then tell what takes the room.
+    if (config.outputs.maxSize !== undefined) {
+      const store = new BlobStore(config.cache.dir);
+      const size = await rootfsSize(layers.map((l) => () => store.open(l.digest)), { top: 3 });
+      checkMaxSize(config, a.arch, size);
+      result.rootfsBytes = size.total;
+    }
+    results.push(result);
+  }
+  return { reproducible: config.epoch !== undefined, image: image.descriptor, arches: results };
 }
 
 function waitOptions(options: BuildOptions): { onWait: (message: string) => void; signal?: AbortSignal } {
