@@ -3,7 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { buildProgress } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
 import { build, type StageResult } from '../pipeline/pipeline.js';
-import { formatBytes } from '../cli/build-progress.js';
+import { formatBytes } from '../fs/byte-size.js';
 
 function stageSummary(s: StageResult): Record<string, unknown> {
   return { name: s.name, key: s.key, layer: s.layer?.digest ?? null, size: s.size, cached: s.cached, source: s.source, durationMs: s.durationMs, ...(s.explain ? { explain: s.explain } : {}) };

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { ALPINE_ARCHES } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
-import { formatBytes } from '../export/format.js';
+import { formatBytes } from '../fs/byte-size.js';
 import { imageSize } from '../inspect/image-size.js';
 import type { ImageSize, SizeEntry } from '../inspect/size.js';
 

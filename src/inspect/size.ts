@@ -11,7 +11,7 @@ import type { AlpineArch, Config } from '../config/types.js';
 import { EibError } from '../errors.js';
 import { flattenTar, type LayerOpener } from '../layer/flatten.js';
 import { readTree, type Tree } from '../layer/tree.js';
-import { formatBytes } from '../export/format.js';
+import { formatBytes } from '../fs/byte-size.js';
 
 export interface SizeEntry {
   /** Package name, or a path with a leading "/" (directories end in "/"). */
