@@ -7,7 +7,8 @@
  */
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import { pipeline, Readable } from 'node:stream';
+import { pipeline, Readable, Writable } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { MediaType, type Descriptor, type Digest } from '../oci/types.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -63,6 +64,19 @@ export async function writeLayer(store: BlobStore, options: WriteLayerOptions): 
     entries: walker.entries,
     uncompressedSize: diff.size,
   };
+}
+
+/**
+ * The diff_id the tree would have as a layer and its entry count, without
+ * compressing or storing anything: eib cache verify compares a snapshot with
+ * its layer this way.
+ */
+export async function treeDiffId(options: WriteLayerOptions): Promise<{ diffId: Digest; entries: number }> {
+  await checkSource(options.dir);
+  const walker = new TreeWalker(options, await readTreeXattrs(options.dir));
+  const diff = new HashCounter();
+  await pipelineAsync(Readable.from(walker.tar()), diff, new Writable({ write: (_chunk, _enc, done) => done() }));
+  return { diffId: diff.digest, entries: walker.entries };
 }
 
 async function checkSource(dir: string): Promise<void> {

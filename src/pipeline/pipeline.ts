@@ -183,14 +183,14 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
       ...(config.epoch === undefined ? {} : { epoch: config.epoch }),
     });
     const started = performance.now();
-    let checkpoint = await checkpoints.valid(key, (d) => store.has(d));
+    let checkpoint = await checkpoints.valid(key, store);
     let source: StageResult['source'] = checkpoint ? 'local' : 'built';
     let explain: StageExplanation | undefined;
     // A stage missing from the cache is fetched or built under its key's lock: a
     // concurrent build of the same stage waits for this one and reuses its checkpoint.
     const stageLock = checkpoint ? undefined : await lockStage(config.cache.dir, key, stage.name, waitOptions(options));
     try {
-      if (stageLock) checkpoint = await checkpoints.valid(key, (d) => store.has(d));
+      if (stageLock) checkpoint = await checkpoints.valid(key, store);
       if (checkpoint) source = 'local';
       if (!checkpoint && shared) {
         checkpoint = await shared.fetch(key, arch, options.signal ? { signal: options.signal } : {});

@@ -17,7 +17,7 @@ import { IntegrityError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { digestHex, digestOf } from '../oci/digest.js';
 import type { Descriptor, Digest } from '../oci/types.js';
-import { StoreError } from './errors.js';
+import { cacheDamaged, StoreError } from './errors.js';
 import { HashCounter } from './hash-stream.js';
 import { syncFile } from '../fs/atomic-write.js';
 import { exists } from '../fs/stat.js';
@@ -109,12 +109,12 @@ export class BlobStore {
 
   /**
    * Read a blob. By default the content is hashed while read and the stream
-   * fails with EINTEGRITY at its end if the file no longer matches its name.
+   * fails with ECACHEDAMAGED at its end if the file no longer matches its name.
    */
   open(digest: Digest, options: { verify?: boolean } = {}): Readable {
     const path = this.path(digest);
     const file: ReadStream = createReadStream(path);
-    const out = options.verify === false ? new PassThrough() : new VerifyDigest(digest);
+    const out = options.verify === false ? new PassThrough() : new VerifyDigest(digest, path);
     file.on('error', (e: NodeJS.ErrnoException) => {
       out.destroy(e.code === 'ENOENT' ? missing(digest, this.root, e) : e);
     });
@@ -181,7 +181,10 @@ export class BlobStore {
 class VerifyDigest extends Transform {
   private readonly hash = createHash('sha256');
 
-  constructor(private readonly expected: Digest) {
+  constructor(
+    private readonly expected: Digest,
+    private readonly path: string,
+  ) {
     super();
   }
 
@@ -193,7 +196,7 @@ class VerifyDigest extends Transform {
   override _flush(done: TransformCallback): void {
     const got = `sha256:${this.hash.digest('hex')}`;
     if (got === this.expected) done();
-    else done(new IntegrityError('EINTEGRITY', `stored blob ${this.expected} is corrupt (content hashes to ${got}); delete it and rebuild or pull again`));
+    else done(cacheDamaged(this.path, `hashes to ${got}, not to the digest it is named by`));
   }
 }
 

@@ -4,7 +4,7 @@
  * outputs.oci and tagged outputs.tag. The manifest records each stage's
  * cache key, so `eib shell`, `eib gc` and exports find the checkpoints.
  */
-import { link, mkdir } from 'node:fs/promises';
+import { link, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AlpineArch, Config } from '../config/types.js';
 import { EibError } from '../errors.js';
@@ -43,10 +43,20 @@ function stageRecord(cp: Checkpoint, epoch: number | undefined): StageRecord {
   };
 }
 
-/** Make a cached blob part of the layout: a hard link when possible, else a verified copy. */
+/**
+ * Make a cached blob part of the layout: a hard link when possible, else a
+ * verified copy. A copy already there is kept when it is the cache's file
+ * itself or has the descriptor's size; any other is damaged and replaced,
+ * so a build repairs the layout once the cache is whole again.
+ */
 async function importBlob(store: BlobStore, layout: OciLayout, desc: Descriptor): Promise<void> {
-  if (await layout.blobs.has(desc.digest)) return;
   const target = layout.blobs.path(desc.digest);
+  const present = await stat(target).catch(() => undefined);
+  if (present) {
+    const source = await stat(store.path(desc.digest));
+    if ((present.ino === source.ino && present.dev === source.dev) || present.size === desc.size) return;
+    await rm(target, { force: true });
+  }
   await mkdir(dirname(target), { recursive: true });
   try {
     await link(store.path(desc.digest), target);

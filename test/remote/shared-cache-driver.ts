@@ -62,7 +62,7 @@ const ops: Ops = {
     try {
       const lookup = await cache.lookup(p.key, p.arch);
       const checkpoint = await cache.fetch(p.key, p.arch);
-      const valid = (await new CheckpointStore(p.cacheDir).valid(p.key, (d) => store.has(d))) !== undefined;
+      const valid = (await new CheckpointStore(p.cacheDir).valid(p.key, store)) !== undefined;
       return { checkpoint: checkpoint ?? null, valid, lookup };
     } finally {
       cache.close();

@@ -64,12 +64,12 @@ test('concurrent writers of one blob and concurrent readers are safe', async () 
   rmSync(s.root, { recursive: true });
 });
 
-test('a blob corrupted on disk fails open() with EINTEGRITY and is reported by verify()', async () => {
+test('a blob corrupted on disk fails open() with ECACHEDAMAGED, naming the file, and is reported by verify()', async () => {
   const s = store();
   const good = await s.putBytes(Buffer.from('good'));
   const bad = await s.putBytes(Buffer.from('soon bad'));
   writeFileSync(s.path(bad.digest), 'tampered');
-  await assert.rejects(s.readBytes(bad.digest), { code: 'EINTEGRITY' });
+  await assert.rejects(s.readBytes(bad.digest), { code: 'ECACHEDAMAGED', message: new RegExp(`${s.path(bad.digest)} hashes to .*eib cache verify`) });
   assert.equal((await s.readBytes(good.digest)).toString(), 'good');
   const report = await s.verify();
   assert.deepEqual(report.map((r) => [r.digest, r.ok]).sort(), [[good.digest, true], [bad.digest, false]].sort());
