@@ -14,6 +14,7 @@ import { writeExt4 } from './ext4.js';
 import { formatFromPath, parseSize, SUPPORTED_EXTENSIONS, type ExportFormat } from './format.js';
 import { selectImage } from './select.js';
 import { writeRootfsTar } from './tar.js';
+import { rememberedScans } from '../layer/flatten-scans.js';
 import { writeAtomically } from './temp-output.js';
 import { writeTreeImage } from './tree-image.js';
 import { lockCacheShared } from '../store/cache-lock.js';
@@ -78,7 +79,8 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
   let result: ExportResult;
   if (format === 'tar' || format === 'tar.gz') {
     const openers = image.layers.map((l) => () => image.layout.blobs.open(l.digest));
-    const written = await writeAtomically(path, (tmp) => writeRootfsTar(openers, tmp, { gzip: format === 'tar.gz', names: image.names }));
+    const scans = rememberedScans(config.cache.dir, image.layers.map((l) => l.digest));
+    const written = await writeAtomically(path, (tmp) => writeRootfsTar(openers, tmp, { gzip: format === 'tar.gz', names: image.names, scans }));
     result = { ...base, bytes: written.bytes, digest: written.digest };
   } else {
     // The tree is unpacked in the cache's scratch space, which eib gc empties: hold the cache while using it.

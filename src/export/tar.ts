@@ -9,7 +9,7 @@ import { createWriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { flatten, type LayerOpener } from '../layer/flatten.js';
+import { flatten, type LayerOpener, type ScanMemory } from '../layer/flatten.js';
 import type { Digest } from '../oci/types.js';
 import { HashCounter } from '../store/hash-stream.js';
 
@@ -18,8 +18,8 @@ export interface WrittenTar {
   digest: Digest;
 }
 
-export async function writeRootfsTar(layers: readonly LayerOpener[], file: string, options: { gzip: boolean; names?: readonly string[] }): Promise<WrittenTar> {
-  const tar: Readable = flatten(layers, options.names === undefined ? {} : { names: options.names });
+export async function writeRootfsTar(layers: readonly LayerOpener[], file: string, options: { gzip: boolean; names?: readonly string[]; scans?: ScanMemory }): Promise<WrittenTar> {
+  const tar: Readable = flatten(layers, { ...(options.names === undefined ? {} : { names: options.names }), ...(options.scans === undefined ? {} : { scans: options.scans }) });
   const counter = new HashCounter();
   const sink = createWriteStream(file, { flags: 'wx', mode: 0o644 });
   if (options.gzip) await pipeline(tar, createGzip({ level: 6 }), counter, sink);

@@ -14,7 +14,10 @@
  *    reopening the target's layer.
  * 3. Stream the surviving entries bottom-up.
  *
- * Memory grows with the number of entries, not with the data.
+ * Memory grows with the number of entries, not with the data. The scan of
+ * step 1 depends only on a layer's bytes, so a caller may remember it by
+ * the layer's digest (`scans`, see flatten-scans.ts) and spare the next
+ * flatten of that layer one decompression.
  */
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -30,9 +33,17 @@ export type LayerOpener = () => Readable;
 export interface FlattenOptions {
   /** How errors name each layer (e.g. its digest or stage); "layer N" otherwise. */
   names?: readonly string[];
+  /** Scans of the layers remembered from an earlier flatten; a layer not remembered is scanned and offered to it. */
+  scans?: ScanMemory;
 }
 
-interface ScannedEntry {
+/** Step 1's result for layer number `layer` of the stack, kept between runs. */
+export interface ScanMemory {
+  get(layer: number): Promise<readonly ScannedEntry[] | undefined>;
+  set(layer: number, entries: readonly ScannedEntry[]): Promise<void>;
+}
+
+export interface ScannedEntry {
   index: number;
   path: string;
   type: EntryType;
@@ -58,7 +69,16 @@ export function flatten(layers: readonly LayerOpener[], options: FlattenOptions 
 export async function* flattenTar(layers: readonly LayerOpener[], options: FlattenOptions = {}): AsyncGenerator<Buffer> {
   const name = (i: number): string => options.names?.[i] ?? `layer ${i + 1} of ${layers.length}`;
   const scanned: ScannedLayer[] = [];
-  for (let i = 0; i < layers.length; i++) scanned.push(await scanLayer(layers[i]!, name(i)));
+  for (let i = 0; i < layers.length; i++) {
+    const remembered = await options.scans?.get(i);
+    if (remembered !== undefined) {
+      scanned.push(scannedLayer(remembered));
+      continue;
+    }
+    const layer = await scanLayer(layers[i]!, name(i));
+    await options.scans?.set(i, layer.entries);
+    scanned.push(layer);
+  }
   refuseSymlinkParents(scanned, name);
   const visible = decideVisibility(scanned);
   const plans = planHardlinks(scanned, visible, name);
@@ -109,6 +129,12 @@ export function uncompressed(source: Readable): AsyncIterable<Buffer> {
       source.destroy();
     }
   })();
+}
+
+function scannedLayer(entries: readonly ScannedEntry[]): ScannedLayer {
+  const layer: ScannedLayer = { entries: [...entries], last: new Map() };
+  for (const e of entries) if (classifyWhiteout(e.path).kind === 'none') layer.last.set(e.path, e.index);
+  return layer;
 }
 
 async function scanLayer(open: LayerOpener, where: string): Promise<ScannedLayer> {

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { flatten } from '../../src/layer/flatten.js';
+import { rememberedScans } from '../../src/layer/flatten-scans.js';
 import { writeLayer } from '../../src/layer/write.js';
 import { buildImageConfig } from '../../src/oci/image.js';
 import { OciLayout } from '../../src/store/layout.js';
@@ -86,6 +87,16 @@ for (const c of CASES) {
     // Same stack, same bytes.
     const again = await listTar(flatten(openers));
     assert.deepEqual(again, merged);
+
+    // Scans remembered by digest: the same bytes, and no layer opened for its scan.
+    const scans = rememberedScans(join(work, 'cache'), written.map((w) => w.descriptor.digest));
+    let opens = 0;
+    const counted = openers.map((open) => () => (opens++, open()));
+    assert.deepEqual(await listTar(flatten(counted, { scans })), merged);
+    const scanning = opens;
+    opens = 0;
+    assert.deepEqual(await listTar(flatten(counted, { scans })), merged);
+    assert.equal(opens, scanning - layers.length);
     rmSync(work, { recursive: true, force: true });
   });
 }
