@@ -25,6 +25,8 @@ packages=(
   libcap2-bin       # setcap: file capabilities in the export tests
   squashfs-tools    # mksquashfs/unsquashfs: squashfs export and its tests
   erofs-utils       # mkfs.erofs/fsck.erofs/dump.erofs: erofs export and its tests
+  qemu-system-arm   # eib boot: aarch64/armv7 images in a virtual machine
+  cpio              # the boot tests read initramfs archives back with cpio -t
 )
 
 missing=()
@@ -50,6 +52,23 @@ if [ ! -x "$arm64_dir/bin/busybox" ]; then
   mkdir -p "$arm64_dir"
   dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$arm64_dir"
   rm -rf "$tmp"
+fi
+
+# Debian's arm64 kernel boots test images in qemu-system-aarch64 (eib boot).
+# linux-image-arm64 is a metapackage: download the image package it depends
+# on and unpack it (no install) to a fixed folder, with a stable name.
+kernel_dir=/var/cache/eib-test/linux-arm64
+if [ ! -f "$kernel_dir/vmlinuz" ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; updated=no; }
+  [ "$updated" = yes ] || apt-get update -qq >/dev/null
+  image=$(apt-cache depends linux-image-arm64:arm64 | sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n 1)
+  tmp=$(mktemp -d) && chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download -qq "$image" >/dev/null)
+  rm -rf "$kernel_dir.new" && mkdir -p "$kernel_dir.new"
+  dpkg-deb -x "$tmp"/linux-image-*.deb "$kernel_dir.new/root"
+  cp "$kernel_dir.new"/root/boot/vmlinuz-* "$kernel_dir.new/vmlinuz"
+  rm -rf "$kernel_dir.new/root" "$tmp" "$kernel_dir"
+  mv "$kernel_dir.new" "$kernel_dir"
 fi
 
 # The distribution server is started by the tests on 127.0.0.1, never as a service.

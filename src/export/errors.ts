@@ -13,7 +13,9 @@ export type ExportErrorCode =
   /** mkfs.erofs failed, or the tree holds what erofs cannot get rootless (device nodes). */
   | 'EEROFS'
   /** A disk image could not be assembled (a tool failed, a partition's content does not fit). */
-  | 'EDISK';
+  | 'EDISK'
+  /** A value of the image does not fit the cpio newc format, or the tar stream is inconsistent. */
+  | 'ECPIO';
 
 export class ExportError extends EibError<ExportErrorCode> {
   constructor(code: ExportErrorCode, message: string, options: { cause?: unknown } = {}) {

@@ -90,7 +90,9 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
 
   const mounted = await mountStageRoot({ lowers: payload.lowers, upper, work, merged, network: stage.network, arch });
   try {
-    const root = mounted.root;
+    // Scripts run in `root` (with /proc, /sys, /dev); files are written
+    // through `files`, so what packages ship below those mounts stays.
+    const { root, files } = mounted;
     const needsChroot = payload.packages.length > 0 || stage.run.length > 0;
     if (needsChroot) await ensureEmulation(arch);
 
@@ -99,7 +101,7 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
       report({ type: 'step', step: 'packages' });
       const byName = new Map(payload.packages.map((p) => [p.info, p.path]));
       const result = await installPackages({
-        root,
+        root: files,
         packages: payload.packages.map((p) => p.info),
         openPackage: async (pkg) => byName.get(pkg) ?? payload.packages.find((p) => p.info.name === pkg.name)!.path,
         keys: loadKeys(payload.keys),
@@ -107,7 +109,7 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
         repositories: payload.repositories,
         arch,
         runScript: async (req) => {
-          const r = await runInChroot(req.root, [req.script, ...req.args], { env: req.env, stdio: 'pipe' });
+          const r = await runInChroot(root, [req.script, ...req.args], { env: req.env, stdio: 'pipe' });
           return { code: r.code, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
         },
         scriptsFatal: payload.scriptsFatal,
@@ -123,7 +125,7 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
     if (stage.files.length > 0) {
       steps.push('files');
       report({ type: 'step', step: 'files' });
-      await copyFiles(root, stage.files);
+      await copyFiles(files, stage.files);
     }
 
     for (const [i, script] of stage.hostRun.entries()) {
@@ -132,7 +134,7 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
         report({ type: 'step', step: 'host-run' });
       }
       const argv = 'inline' in script ? ['/bin/sh', '-ec', script.inline] : ['/bin/sh', '-e', script.file];
-      const r = await runOnHost(argv, { env: { ...env, ROOTFS: root }, cwd: payload.configDir });
+      const r = await runOnHost(argv, { env: { ...env, ROOTFS: files }, cwd: payload.configDir });
       if (r.code !== 0) {
         throw new EibError('ESTEP', `host-run ${scriptLabel(script, i)} exited with code ${r.code}`);
       }
@@ -152,7 +154,7 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
     if (stage.remove.length > 0) {
       steps.push('remove');
       report({ type: 'step', step: 'remove' });
-      await removePaths(root, stage.remove);
+      await removePaths(files, stage.remove);
     }
   } finally {
     await mounted.release();

@@ -2,13 +2,22 @@
  * The root a stage runs in, mounted inside the namespace: an overlay of the
  * earlier layers (read-only lowers) and the stage's upperdir, plus /proc,
  * a read-only /sys, a minimal /dev and, while the network is on, the host's
- * /etc/resolv.conf. Nothing of this may leak into the layer: release()
- * unmounts everything and removes the mount points it had to create, and
- * the directories the kernel copied up to hold them.
+ * /etc/resolv.conf. Nothing of this may leak into the layer, while what
+ * packages install at those paths (alpine-baselayout's /proc, /sys, /dev,
+ * /dev/pts, /dev/shm with their modes) must stay in it:
+ * - the mount points /proc, /sys and /dev come from a scaffold lower below
+ *   every layer (three empty directories), so mounting creates nothing in
+ *   the upperdir; only a write to them (a package's chmod) copies them up;
+ * - `files` is a second, non-recursive view of the overlay without the
+ *   stage mounts: what the installer, the files step and removals write
+ *   there lands in the layer, also under /proc or /dev, hidden by the
+ *   mounts while scripts run just as on a booted system;
+ * - release() unmounts everything and removes the other mount points it
+ *   had to create (resolv.conf, or /proc when a layer removed it), and the
+ *   directories the kernel copied up to hold them.
  */
-import { mkdir, mkdtemp, readdir, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import { SandboxError } from './errors.js';
@@ -21,6 +30,8 @@ export interface StageRootOptions {
   upper: string;
   work: string;
   merged: string;
+  /** Where the view without stage mounts goes; default: beside merged ("<merged>-files"). */
+  files?: string;
   /** Bind the host's /etc/resolv.conf while the stage runs. */
   network: boolean;
   /** The rootfs arch; emulation itself is set up by ensureEmulation. */
@@ -30,12 +41,21 @@ export interface StageRootOptions {
 export interface StageRoot {
   /** The merged root to chroot into (same as options.merged). */
   root: string;
+  /**
+   * The same overlay without /proc, /sys, /dev and resolv.conf mounted on
+   * it: write the image's files here (the installer, the files step), so
+   * that a package's /dev/pts lands in the layer rather than in the
+   * stage's tmpfs. Scripts run in `root`.
+   */
+  files: string;
   /** Unmount everything and remove what was created for the mounts; idempotent. */
   release(): Promise<void>;
 }
 
 /** Host device nodes bound into the stage's /dev. */
 const DEVICE_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+/** Mount points present in every stage root without being in any layer (see the top). */
+const SCAFFOLD_DIRS = ['proc', 'sys', 'dev'] as const;
 /** The kernel limits mount options to a page; stay well below it. */
 const MAX_OPTIONS = 3000;
 
@@ -46,16 +66,18 @@ interface Ancestor {
 
 export async function mountStageRoot(options: StageRootOptions): Promise<StageRoot> {
   const { upper, work, merged } = options;
+  const files = options.files ?? `${merged}-files`;
   for (const p of [...options.lowers, upper, work, merged]) checkOverlayPath(p);
   await mkdir(upper, { recursive: true });
   await mkdir(work, { recursive: true });
   await mkdir(merged, { recursive: true });
+  await mkdir(files, { recursive: true });
 
   const mounted: string[] = [];
   /** Paths (relative to the root) created as mount points, in creation order. */
   const created: string[] = [];
   const ancestors = new Map<string, Ancestor>();
-  let emptyLower: string | undefined;
+  let scaffold: string | undefined;
   let released = false;
 
   const release = async (): Promise<void> => {
@@ -70,20 +92,22 @@ export async function mountStageRoot(options: StageRootOptions): Promise<StageRo
       }
     }
     if (firstError === undefined) await removeCreated(upper, created, ancestors);
-    if (emptyLower !== undefined) await rm(emptyLower, { recursive: true, force: true });
+    if (scaffold !== undefined) await rm(scaffold, { recursive: true, force: true });
+    if (firstError === undefined) await rmdir(files).catch(() => undefined);
     if (firstError !== undefined) throw firstError;
   };
 
   try {
-    let lowers = [...options.lowers];
-    if (lowers.length === 0) {
-      // overlayfs needs a lower layer; an empty one makes the first stage's
-      // root start empty, like the layers after it.
-      emptyLower = await mkdtemp(join(tmpdir(), 'eib-empty-lower-'));
-      lowers = [emptyLower];
-    }
-    await mountOverlay(lowers, upper, work, merged);
+    // Also the lower overlayfs needs for a first stage, whose root starts empty but for these.
+    scaffold = `${merged}-scaffold`;
+    await rm(scaffold, { recursive: true, force: true });
+    await mkdir(scaffold);
+    for (const dir of SCAFFOLD_DIRS) await mkdir(join(scaffold, dir), { mode: 0o755 });
+    await mountOverlay([...options.lowers, scaffold], upper, work, merged);
     mounted.push(merged);
+    // Non-recursive: the view without the mounts below.
+    await mount(['--bind', merged, files], `the overlay at ${files}`);
+    mounted.push(files);
 
     const point = (rel: string, kind: 'dir' | 'file'): Promise<string> => prepareMountPoint(merged, upper, rel, kind, created, ancestors);
 
@@ -111,7 +135,7 @@ export async function mountStageRoot(options: StageRootOptions): Promise<StageRo
     await release().catch(() => undefined);
     throw e;
   }
-  return { root: merged, release };
+  return { root: merged, files, release };
 }
 
 function checkOverlayPath(p: string): void {

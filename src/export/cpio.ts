@@ -1,0 +1,160 @@
+/**
+ * A tar stream (the flattened rootfs) → a cpio archive in the "newc"
+ * format (070701), the format the Linux kernel unpacks as an initramfs.
+ * Streaming: one tar entry in, one cpio entry out, bodies passed through.
+ *
+ * Owners, modes, mtimes, symlinks, device nodes and fifos come from the
+ * tar. Hardlinks share an inode number and a link count, with the data on
+ * the first entry: the kernel links later names to it (init/initramfs.c
+ * maybe_link), and GNU cpio links the empty later entries at the end. The
+ * link counts must be known when the first name is written, so the caller
+ * passes them in (countHardlinks reads the headers of the same stream
+ * once). newc has no room for extended attributes: they are counted in
+ * `droppedXattrs`, so callers can say what the archive cannot hold.
+ */
+import type { TarHeader } from '../layer/tar-header.js';
+import { readTar } from '../layer/tar-reader.js';
+import { ExportError } from './errors.js';
+
+const MAGIC = '070701';
+const TRAILER = 'TRAILER!!!';
+
+const TYPE_BITS: Record<TarHeader['type'], number> = {
+  file: 0o100000,
+  link: 0o100000,
+  dir: 0o040000,
+  symlink: 0o120000,
+  char: 0o020000,
+  block: 0o060000,
+  fifo: 0o010000,
+};
+
+export interface CpioStats {
+  entries: number;
+  /** Entries whose extended attributes (file capabilities, user.*) newc cannot carry. */
+  droppedXattrs: number;
+}
+
+/**
+ * Path → number of names of each hardlinked file in a tar stream (only
+ * files with more than one); `visit` sees every header on the way.
+ */
+export async function countHardlinks(tar: AsyncIterable<Buffer>, visit?: (header: TarHeader) => void): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for await (const entry of readTar(tar)) {
+    visit?.(entry.header);
+    if (entry.header.type !== 'link') continue;
+    const target = cpioName(entry.header.linkname);
+    counts.set(target, (counts.get(target) ?? 1) + 1);
+  }
+  return counts;
+}
+
+export interface CpioOptions {
+  /** From countHardlinks over the same stream. */
+  links: ReadonlyMap<string, number>;
+  /** Filled in as the archive is written. */
+  stats?: CpioStats;
+  /** Also hand the bytes of the regular file `name` (a cpio name) to `sink`, e.g. to pick out a kernel while writing. */
+  tap?: { name: string; sink(chunk: Buffer): void };
+}
+
+/** The cpio archive of `tar`, in chunks. */
+export async function* tarToCpio(tar: AsyncIterable<Buffer>, options: CpioOptions): AsyncGenerator<Buffer> {
+  const { links, tap } = options;
+  const stats = options.stats ?? { entries: 0, droppedXattrs: 0 };
+  let nextIno = 1;
+  /** Inode numbers of the files other names link to. */
+  const inodes = new Map<string, number>();
+  for await (const entry of readTar(tar)) {
+    const h = entry.header;
+    const name = cpioName(h.path);
+    if (h.xattrs.size > 0) stats.droppedXattrs++;
+    stats.entries++;
+    let ino: number;
+    let nlink = h.type === 'dir' ? 2 : 1;
+    let size = 0;
+    if (h.type === 'link') {
+      const target = cpioName(h.linkname);
+      const shared = inodes.get(target);
+      if (shared === undefined) throw new ExportError('ECPIO', `hardlink ${name} points at ${target}, which is not earlier in the archive`);
+      ino = shared;
+      nlink = links.get(target) ?? 2;
+    } else {
+      ino = nextIno++;
+      const count = links.get(name);
+      if (h.type === 'file' && count !== undefined) {
+        inodes.set(name, ino);
+        nlink = count;
+      }
+      if (h.type === 'file') size = h.size;
+    }
+    if (h.type === 'symlink') {
+      const target = Buffer.from(h.linkname, 'latin1');
+      yield header(name, { ino, mode: TYPE_BITS.symlink | h.mode, uid: h.uid, gid: h.gid, nlink, mtime: h.mtime, size: target.length, rdevmajor: 0, rdevminor: 0 });
+      yield target;
+      yield pad(target.length);
+      continue;
+    }
+    const isDevice = h.type === 'char' || h.type === 'block';
+    yield header(name, {
+      ino,
+      mode: TYPE_BITS[h.type] | h.mode,
+      uid: h.uid,
+      gid: h.gid,
+      nlink,
+      mtime: h.mtime,
+      size,
+      rdevmajor: isDevice ? h.devmajor : 0,
+      rdevminor: isDevice ? h.devminor : 0,
+    });
+    if (size > 0) {
+      let written = 0;
+      const sink = tap !== undefined && tap.name === name ? tap.sink : undefined;
+      for await (const chunk of entry.body()) {
+        written += chunk.length;
+        sink?.(chunk);
+        yield chunk;
+      }
+      if (written !== size) throw new ExportError('ECPIO', `${name}: the tar entry ended after ${written} of ${size} bytes`);
+      yield pad(size);
+    }
+  }
+  yield header(TRAILER, { ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, size: 0, rdevmajor: 0, rdevminor: 0 });
+}
+
+/** Tar paths as cpio names: relative, the root as ".". */
+export function cpioName(tarPath: string): string {
+  const p = tarPath.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  return p === '' ? '.' : p;
+}
+
+interface Fields {
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  mtime: number;
+  size: number;
+  rdevmajor: number;
+  rdevminor: number;
+}
+
+function hex(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new ExportError('ECPIO', `value ${n} does not fit a cpio newc field (32 bits); an initramfs cannot hold this image`);
+  return n.toString(16).padStart(8, '0');
+}
+
+/** The 110-byte header, the NUL-terminated name and the padding to 4 bytes. */
+function header(name: string, f: Fields): Buffer {
+  const nameBytes = Buffer.from(name, 'latin1');
+  const fields = [f.ino, f.mode, f.uid, f.gid, f.nlink, f.mtime, f.size, 0, 0, f.rdevmajor, f.rdevminor, nameBytes.length + 1, 0];
+  const head = Buffer.from(MAGIC + fields.map(hex).join(''), 'latin1');
+  const total = head.length + nameBytes.length + 1;
+  return Buffer.concat([head, nameBytes, Buffer.alloc(1), pad(total)]);
+}
+
+function pad(length: number): Buffer {
+  return Buffer.alloc((4 - (length % 4)) % 4);
+}
