@@ -31,7 +31,8 @@ export default class Build extends BaseCommand {
         events: buildProgress(this.out, config.arch.length > 1),
       });
       // The exporter is loaded only when eib.yaml names outputs to write.
-      const wanted = config.outputs.rootfs !== undefined || config.outputs.ext4 !== undefined;
+      const { rootfs, ext4, squashfs, erofs, initramfs } = config.outputs;
+      const wanted = [rootfs, ext4, squashfs, erofs, initramfs].some((o) => o !== undefined);
       const outputs = wanted
         ? await (await import('../export/export.js')).exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) })
         : [];

@@ -15,6 +15,7 @@ export interface EibFile {
   outputs?: OutputsSection;
   cache?: CacheSection;
   registry?: RegistrySection;
+  boot?: BootSection;
   epoch?: number;
 }
 
@@ -54,6 +55,16 @@ export interface OutputsSection {
   squashfs?: string;
   erofs?: string;
   'max-size'?: number | string;
+  initramfs?: string;
+}
+
+export interface BootSection {
+  kernel?: string;
+  append?: string;
+  memory?: number;
+  timeout?: number;
+  test?: ScriptEntry;
+  network?: boolean;
 }
 
 export interface CacheSection {
@@ -84,6 +95,7 @@ export const FILE_KEYS = {
     outputs: 'optional',
     cache: 'optional',
     registry: 'optional',
+    boot: 'optional',
     epoch: 'optional',
   } satisfies KeyTable<EibFile>,
   alpine: {
@@ -116,6 +128,7 @@ export const FILE_KEYS = {
     squashfs: 'optional',
     erofs: 'optional',
     'max-size': 'optional',
+    initramfs: 'optional',
   } satisfies KeyTable<OutputsSection>,
   cache: {
     dir: 'optional',
@@ -126,6 +139,14 @@ export const FILE_KEYS = {
     insecure: 'optional',
     ca: 'optional',
   } satisfies KeyTable<RegistrySection>,
+  boot: {
+    kernel: 'optional',
+    append: 'optional',
+    memory: 'optional',
+    timeout: 'optional',
+    test: 'optional',
+    network: 'optional',
+  } satisfies KeyTable<BootSection>,
 } as const;
 
 /** The steps a stage can have; a stage needs at least one. */

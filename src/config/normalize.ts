@@ -9,10 +9,12 @@ import { expandPath, homeDir, isHttpUrl, pathKind } from './paths.js';
 import { scriptFromString } from './scripts.js';
 import { bytesFromSize } from './bytes.js';
 import { keyFiles } from './semantic.js';
-import type { CacheConfig, Config, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
+import type { BootConfig, CacheConfig, Config, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
 
 export const DEFAULT_OCI_DIR = 'out/oci';
 export const DEFAULT_TAG = 'latest';
+export const DEFAULT_BOOT_MEMORY = 512;
+export const DEFAULT_BOOT_TIMEOUT = 120;
 
 /** $XDG_CACHE_HOME/eib when that is an absolute path (as the XDG spec requires), else ~/.cache/eib. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
@@ -66,6 +68,15 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
     ...(file.outputs?.squashfs !== undefined ? { squashfs: abs(file.outputs.squashfs) } : {}),
     ...(file.outputs?.erofs !== undefined ? { erofs: abs(file.outputs.erofs) } : {}),
     ...(file.outputs?.['max-size'] !== undefined ? { maxSize: bytesFromSize(file.outputs['max-size'])! } : {}),
+    ...(file.outputs?.initramfs !== undefined ? { initramfs: abs(file.outputs.initramfs) } : {}),
+  };
+  const boot: BootConfig = {
+    ...(file.boot?.kernel !== undefined ? { kernel: abs(file.boot.kernel) } : {}),
+    append: file.boot?.append ?? '',
+    memory: file.boot?.memory ?? DEFAULT_BOOT_MEMORY,
+    timeout: file.boot?.timeout ?? DEFAULT_BOOT_TIMEOUT,
+    test: await scripts(file.boot?.test),
+    network: file.boot?.network ?? false,
   };
   const cache: CacheConfig = {
     dir: file.cache?.dir !== undefined ? abs(file.cache.dir) : defaultCacheDir(env),
@@ -98,6 +109,7 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
     outputs,
     cache,
     ...(registry !== undefined ? { registry } : {}),
+    boot,
     ...(file.epoch !== undefined ? { epoch: file.epoch } : {}),
   };
 }

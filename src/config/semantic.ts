@@ -57,6 +57,17 @@ export async function semanticProblems(data: unknown, ctx: PathContext): Promise
     }
   }
 
+  async function expectScript(path: DataPath, script: unknown): Promise<void> {
+    if (Array.isArray(script)) {
+      for (const { value, index } of strings(script)) await expectPath([...path, index], value, 'file', 'a script file');
+    } else if (typeof script === 'string' && looksLikeScriptPath(script)) {
+      const absolute = expandPath(script.trim(), ctx.dir, ctx.home);
+      if ((await pathKind(absolute)) !== 'file') {
+        problems.push({ path, at: 'value', message: `${displayPath(path)}: script ${missing(script.trim(), absolute)}; expected a script file ${relative}, or inline shell` });
+      }
+    }
+  }
+
   const stages = Array.isArray(data['stages']) ? (data['stages'] as unknown[]) : [];
   const firstByName = new Map<string, number>();
   let anyPackages = false;
@@ -83,21 +94,7 @@ export async function semanticProblems(data: unknown, ctx: PathContext): Promise
       const want = src.endsWith('/') ? 'directory' : 'any';
       await expectPath([...at, 'files', j, 'src'], src, want, want === 'directory' ? 'a directory (a trailing / copies its contents)' : 'an existing file or directory');
     }
-    for (const key of ['host-run', 'run'] as const) {
-      const script = stage[key];
-      if (Array.isArray(script)) {
-        for (const { value, index } of strings(script)) await expectPath([...at, key, index], value, 'file', 'a script file');
-      } else if (typeof script === 'string' && looksLikeScriptPath(script)) {
-        const absolute = expandPath(script.trim(), ctx.dir, ctx.home);
-        if ((await pathKind(absolute)) !== 'file') {
-          problems.push({
-            path: [...at, key],
-            at: 'value',
-            message: `${displayPath([...at, key])}: script ${missing(script.trim(), absolute)}; expected a script file ${relative}, or inline shell`,
-          });
-        }
-      }
-    }
+    for (const key of ['host-run', 'run'] as const) await expectScript([...at, key], stage[key]);
   }
 
   const alpine = isObj(data['alpine']) ? data['alpine'] : undefined;
@@ -123,6 +120,12 @@ export async function semanticProblems(data: unknown, ctx: PathContext): Promise
       problems.push({ path: ['alpine'], at: 'key', message: 'alpine: no keys to trust, and stages install packages; expected alpine.keys (*.rsa.pub files or directories of them), or allow-untrusted: true' });
     }
   }
+
+  const boot = isObj(data['boot']) ? data['boot'] : undefined;
+  if (boot && typeof boot['kernel'] === 'string' && boot['kernel'] !== '') {
+    await expectPath(['boot', 'kernel'], boot['kernel'], 'file', 'a kernel image file');
+  }
+  if (boot) await expectScript(['boot', 'test'], boot['test']);
 
   const registry = isObj(data['registry']) ? data['registry'] : undefined;
   if (registry && typeof registry['ca'] === 'string' && registry['ca'] !== '') {

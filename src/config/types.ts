@@ -62,6 +62,24 @@ export interface Outputs {
   readonly erofs?: string;
   /** Bytes the flattened rootfs may take at most (regular files); a build over it fails. */
   readonly maxSize?: number;
+  /** Written by `eib build` when set: cpio newc initramfs (.cpio.gz, .cpio). */
+  readonly initramfs?: string;
+}
+
+/** `eib boot`: the virtual machine and the test run in it. */
+export interface BootConfig {
+  /** Absolute path of a kernel for images without /boot/vmlinuz-*. */
+  readonly kernel?: string;
+  /** Extra kernel arguments ("" when none). */
+  readonly append: string;
+  /** MiB; default 512. */
+  readonly memory: number;
+  /** Seconds a test run may take; default 120. */
+  readonly timeout: number;
+  /** Run in the booted system; empty: an interactive boot. */
+  readonly test: readonly Script[];
+  /** A virtio network card on qemu's user-mode network. */
+  readonly network: boolean;
 }
 
 export interface CacheConfig {
@@ -93,6 +111,8 @@ export interface Config {
   readonly outputs: Outputs;
   readonly cache: CacheConfig;
   readonly registry?: RegistryConfig;
+  /** Always set by loadConfig; optional for configs made in code. */
+  readonly boot?: BootConfig;
   /** SOURCE_DATE_EPOCH for reproducible builds (seconds). */
   readonly epoch?: number;
 }

@@ -6,10 +6,11 @@
  * Owners, modes, mtimes, symlinks, device nodes and fifos come from the
  * tar. Hardlinks share an inode number and a link count, with the data on
  * the first entry: the kernel links later names to it (init/initramfs.c
- * maybe_link), and GNU cpio links the empty later entries at the end. The
- * link counts must be known when the first name is written, so the caller
- * passes them in (countHardlinks reads the headers of the same stream
- * once). newc has no room for extended attributes: they are counted in
+ * maybe_link), and GNU cpio links the empty later entries at the end.
+ * Every directory comes once, before its contents, with its final
+ * attributes. Link counts and directories must be known before the first
+ * entry, so the caller passes them in (scanTar reads the headers of the
+ * same stream once). newc has no room for extended attributes: they are counted in
  * `droppedXattrs`, so callers can say what the archive cannot hold.
  */
 import type { TarHeader } from '../layer/tar-header.js';
@@ -35,24 +36,37 @@ export interface CpioStats {
   droppedXattrs: number;
 }
 
+/** What the archive needs to know before its first entry: see scanTar. */
+export interface TarScan {
+  /** Path → number of names of each hardlinked file (only files with more than one). */
+  links: Map<string, number>;
+  /** Each directory's final header: written once, before anything inside it. */
+  dirs: Map<string, TarHeader>;
+}
+
 /**
- * Path → number of names of each hardlinked file in a tar stream (only
- * files with more than one); `visit` sees every header on the way.
+ * Reads the headers of a tar stream once. A flattened image lists a
+ * directory where its last layer changed it, after what earlier layers put
+ * inside it; tar extractors create missing parents, the kernel's
+ * initramfs unpacker does not. `visit` sees every header on the way.
  */
-export async function countHardlinks(tar: AsyncIterable<Buffer>, visit?: (header: TarHeader) => void): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
+export async function scanTar(tar: AsyncIterable<Buffer>, visit?: (header: TarHeader) => void): Promise<TarScan> {
+  const links = new Map<string, number>();
+  const dirs = new Map<string, TarHeader>();
   for await (const entry of readTar(tar)) {
-    visit?.(entry.header);
-    if (entry.header.type !== 'link') continue;
-    const target = cpioName(entry.header.linkname);
-    counts.set(target, (counts.get(target) ?? 1) + 1);
+    const h = entry.header;
+    visit?.(h);
+    if (h.type === 'dir') dirs.set(cpioName(h.path), h);
+    if (h.type !== 'link') continue;
+    const target = cpioName(h.linkname);
+    links.set(target, (links.get(target) ?? 1) + 1);
   }
-  return counts;
+  return { links, dirs };
 }
 
 export interface CpioOptions {
-  /** From countHardlinks over the same stream. */
-  links: ReadonlyMap<string, number>;
+  /** From scanTar over the same stream. */
+  scan: TarScan;
   /** Filled in as the archive is written. */
   stats?: CpioStats;
   /** Also hand the bytes of the regular file `name` (a cpio name) to `sink`, e.g. to pick out a kernel while writing. */
@@ -61,18 +75,42 @@ export interface CpioOptions {
 
 /** The cpio archive of `tar`, in chunks. */
 export async function* tarToCpio(tar: AsyncIterable<Buffer>, options: CpioOptions): AsyncGenerator<Buffer> {
-  const { links, tap } = options;
+  const { tap } = options;
+  const { links, dirs } = options.scan;
   const stats = options.stats ?? { entries: 0, droppedXattrs: 0 };
   let nextIno = 1;
   /** Inode numbers of the files other names link to. */
   const inodes = new Map<string, number>();
+  const written = new Set<string>();
+  /** A directory with its final attributes, the first time it is needed. */
+  const directory = (name: string, h: TarHeader | undefined): Buffer | undefined => {
+    if (written.has(name)) return undefined;
+    written.add(name);
+    stats.entries++;
+    const d = dirs.get(name) ?? h;
+    if (d !== undefined && d.xattrs.size > 0) stats.droppedXattrs++;
+    return header(name, { ino: nextIno++, mode: TYPE_BITS.dir | (d?.mode ?? 0o755), uid: d?.uid ?? 0, gid: d?.gid ?? 0, nlink: 2, mtime: d?.mtime ?? 0, size: 0, rdevmajor: 0, rdevminor: 0 });
+  };
+  if (dirs.has('.')) yield directory('.', undefined)!;
   for await (const entry of readTar(tar)) {
     const h = entry.header;
     const name = cpioName(h.path);
+    if (name !== '.') {
+      const parts = name.split('/');
+      for (let i = 1; i < parts.length; i++) {
+        const parent = directory(parts.slice(0, i).join('/'), undefined);
+        if (parent !== undefined) yield parent;
+      }
+    }
+    if (h.type === 'dir') {
+      const dir = directory(name, h);
+      if (dir !== undefined) yield dir;
+      continue;
+    }
     if (h.xattrs.size > 0) stats.droppedXattrs++;
     stats.entries++;
     let ino: number;
-    let nlink = h.type === 'dir' ? 2 : 1;
+    let nlink = 1;
     let size = 0;
     if (h.type === 'link') {
       const target = cpioName(h.linkname);

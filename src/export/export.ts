@@ -1,8 +1,8 @@
 /**
  * `eib export`: the last build's image (or its first stages) as a file a
  * device can use — a flattened rootfs tar (.tar, .tar.gz/.tgz), an ext4
- * image (.ext4, .img), or a read-only squashfs (.squashfs, .sqfs) or erofs
- * (.erofs) image. Every output is written under a temporary name
+ * image (.ext4, .img), a read-only squashfs (.squashfs, .sqfs) or erofs
+ * (.erofs) image, or an initramfs (.cpio.gz, .cpio). Every output is written under a temporary name
  * beside the target and renamed into place at the end.
  */
 import { resolve } from 'node:path';
@@ -12,6 +12,7 @@ import { UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 import { writeExt4 } from './ext4.js';
 import { formatFromPath, parseSize, SUPPORTED_EXTENSIONS, type ExportFormat } from './format.js';
+import { writeInitramfs } from './initramfs.js';
 import { selectImage } from './select.js';
 import { writeRootfsTar } from './tar.js';
 import { rememberedScans } from '../layer/flatten-scans.js';
@@ -46,12 +47,14 @@ export interface ExportResult {
   path: string;
   format: ExportFormat;
   bytes: number;
-  /** sha256 of the written file (tar formats). */
+  /** sha256 of the written file (tar and cpio formats). */
   digest?: Digest;
   arch: AlpineArch;
   stage: string;
   /** Manifest digest of the exported image. */
   image: Digest;
+  /** initramfs only: entries written, and how many had extended attributes newc cannot hold. */
+  cpio?: { entries: number; droppedXattrs: number };
   /** ext4 only. */
   ext4?: { blocks: number; inodes: number; minimumBytes: number; label?: string; uuid?: string };
   /** erofs only, with an epoch: the filesystem UUID derived from the image. */
@@ -82,6 +85,10 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
     const scans = rememberedScans(config.cache.dir, image.layers.map((l) => l.digest));
     const written = await writeAtomically(path, (tmp) => writeRootfsTar(openers, tmp, { gzip: format === 'tar.gz', names: image.names, scans }));
     result = { ...base, bytes: written.bytes, digest: written.digest };
+  } else if (format === 'cpio' || format === 'cpio.gz') {
+    const layers = image.layers.map((l) => () => image.layout.blobs.open(l.digest));
+    const written = await writeAtomically(path, (tmp) => writeInitramfs({ layers, names: image.names }, tmp, { gzip: format === 'cpio.gz' }));
+    result = { ...base, bytes: written.bytes, digest: written.digest, cpio: { entries: written.entries, droppedXattrs: written.droppedXattrs } };
   } else {
     // The tree is unpacked in the cache's scratch space, which eib gc empties: hold the cache while using it.
     const lock = await lockCacheShared(config.cache.dir, { ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.signal ? { signal: options.signal } : {}) });
@@ -97,7 +104,7 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
 
 interface FilesystemExport {
   image: Awaited<ReturnType<typeof selectImage>>;
-  format: Exclude<ExportFormat, 'tar' | 'tar.gz'>;
+  format: Exclude<ExportFormat, 'tar' | 'tar.gz' | 'cpio' | 'cpio.gz'>;
   path: string;
   size: number | undefined;
   base: Pick<ExportResult, 'path' | 'format' | 'arch' | 'stage' | 'image'>;
@@ -140,11 +147,11 @@ async function exportFilesystem(config: Config, options: ExportOptions, { image,
   return { ...base, bytes: made.bytes, ...(made.uuid === undefined ? {} : { uuid: made.uuid }) };
 }
 
-/** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs) from the last build; `eib build` calls this. */
+/** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs, initramfs) from the last build; `eib build` calls this. */
 export async function exportOutputs(config: Config, options: { arch?: AlpineArch; onProgress?: (event: ExportProgress) => void; signal?: AbortSignal } = {}): Promise<ExportResult[]> {
   const results: ExportResult[] = [];
   const arches = options.arch !== undefined ? [options.arch] : config.arch;
-  for (const target of [config.outputs.rootfs, config.outputs.ext4, config.outputs.squashfs, config.outputs.erofs]) {
+  for (const target of [config.outputs.rootfs, config.outputs.ext4, config.outputs.squashfs, config.outputs.erofs, config.outputs.initramfs]) {
     if (target === undefined) continue;
     for (const arch of arches) {
       const path = config.arch.length > 1 ? archPath(target, arch) : target;

@@ -2,7 +2,7 @@
 import { UsageError } from '../errors.js';
 import { bytesFromSize, SIZE_PATTERN } from '../config/bytes.js';
 
-export type ExportFormat = 'tar' | 'tar.gz' | 'ext4' | 'squashfs' | 'erofs';
+export type ExportFormat = 'tar' | 'tar.gz' | 'ext4' | 'squashfs' | 'erofs' | 'cpio' | 'cpio.gz';
 
 const EXTENSIONS: readonly [string, ExportFormat][] = [
   ['.tar.gz', 'tar.gz'],
@@ -13,6 +13,8 @@ const EXTENSIONS: readonly [string, ExportFormat][] = [
   ['.squashfs', 'squashfs'],
   ['.sqfs', 'squashfs'],
   ['.erofs', 'erofs'],
+  ['.cpio.gz', 'cpio.gz'],
+  ['.cpio', 'cpio'],
 ];
 
 export const SUPPORTED_EXTENSIONS = EXTENSIONS.map(([ext]) => ext);
@@ -21,7 +23,7 @@ export function formatFromPath(path: string): ExportFormat {
   const lower = path.toLowerCase();
   const found = EXTENSIONS.find(([ext]) => lower.endsWith(ext) && lower.length > ext.length && !lower.endsWith(`/${ext}`));
   if (found === undefined) {
-    throw new UsageError(`cannot tell the export format of ${path}: name a file ending in ${SUPPORTED_EXTENSIONS.join(', ')} (.tar/.tar.gz: flattened rootfs; .ext4/.img: ext4 image; .squashfs/.sqfs, .erofs: read-only images)`);
+    throw new UsageError(`cannot tell the export format of ${path}: name a file ending in ${SUPPORTED_EXTENSIONS.join(', ')} (.tar/.tar.gz: flattened rootfs; .ext4/.img: ext4 image; .squashfs/.sqfs, .erofs: read-only images; .cpio.gz/.cpio: initramfs)`);
   }
   return found[1];
 }

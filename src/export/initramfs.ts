@@ -2,8 +2,9 @@
  * The rootfs as an initramfs: the flattened layer stack as a cpio newc
  * archive, gzip-compressed (or plain for .cpio), streamed into the output
  * and hashed as it is written. The layers are read twice: once for the
- * headers (hardlink counts, which newc needs on the first name of a file),
- * once for the archive. Nothing is unpacked, so owners and device nodes
+ * headers (hardlink counts, which newc needs on the first name of a file,
+ * and each directory's final attributes: the kernel needs a directory
+ * before its contents), once for the archive. Nothing is unpacked, so owners and device nodes
  * survive without privileges. The same image gives the same bytes.
  */
 import { createWriteStream } from 'node:fs';
@@ -14,7 +15,7 @@ import { flatten, type LayerOpener } from '../layer/flatten.js';
 import type { TarHeader } from '../layer/tar-header.js';
 import type { Digest } from '../oci/types.js';
 import { HashCounter } from '../store/hash-stream.js';
-import { countHardlinks, tarToCpio, type CpioOptions, type CpioStats } from './cpio.js';
+import { scanTar, tarToCpio, type CpioOptions, type CpioStats, type TarScan } from './cpio.js';
 
 export interface InitramfsSource {
   layers: readonly LayerOpener[];
@@ -31,9 +32,9 @@ function flattened(source: InitramfsSource): Readable {
   return flatten(source.layers, source.names === undefined ? {} : { names: source.names });
 }
 
-/** First pass: the hardlink counts of the flattened image; `visit` sees every header. */
-export function scanImage(source: InitramfsSource, visit?: (header: TarHeader) => void): Promise<Map<string, number>> {
-  return countHardlinks(flattened(source), visit);
+/** First pass: hardlink counts and directories of the flattened image; `visit` sees every header. */
+export function scanImage(source: InitramfsSource, visit?: (header: TarHeader) => void): Promise<TarScan> {
+  return scanTar(flattened(source), visit);
 }
 
 /** Second pass: write the archive to `sink` (gzip unless told otherwise); returns what went into it. */
@@ -48,6 +49,6 @@ export async function streamInitramfs(source: InitramfsSource, sink: Writable, o
 
 /** `eib export x.cpio.gz` and outputs.initramfs: the archive into a new file. */
 export async function writeInitramfs(source: InitramfsSource, file: string, options: { gzip: boolean }): Promise<WrittenInitramfs> {
-  const links = await scanImage(source);
-  return streamInitramfs(source, createWriteStream(file, { flags: 'wx', mode: 0o644 }), { links, gzip: options.gzip });
+  const scan = await scanImage(source);
+  return streamInitramfs(source, createWriteStream(file, { flags: 'wx', mode: 0o644 }), { scan, gzip: options.gzip });
 }

@@ -91,7 +91,7 @@ const CASES: Case[] = [
   {
     name: 'an unknown top-level key nothing like a known one',
     yaml: `${BASE}flavour: vanilla\n`,
-    expected: ['eib.yaml:9:1: unknown key "flavour" at the top level; expected one of: name, arch, alpine, stages, outputs, cache, registry, epoch'],
+    expected: ['eib.yaml:9:1: unknown key "flavour" at the top level; expected one of: name, arch, alpine, stages, outputs, cache, registry, boot, epoch'],
   },
   {
     name: 'another tool\'s arch name',

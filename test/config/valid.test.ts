@@ -79,6 +79,7 @@ test('the design example normalizes to absolute paths, expanded keys, resolved s
     outputs: { oci: join(FIXTURES, 'out/oci'), tag: 'latest' },
     cache: { dir: '/home/someone/.cache/eib', registry: '127.0.0.1:5000/eib-cache' },
     registry: { ref: '127.0.0.1:5000/demo:latest', insecure: false },
+    boot: { append: '', memory: 512, timeout: 120, test: [], network: false },
   };
   assert.deepEqual(config, expected);
 });
@@ -100,7 +101,9 @@ test('every key set: options kept, ~ expanded, URLs untouched, script lists are 
     tag: 'v2',
     rootfs: join(FIXTURES, 'build/rootfs.tar'),
     ext4: join(FIXTURES, 'build/rootfs.ext4'),
+    initramfs: join(FIXTURES, 'build/initramfs.cpio.gz'),
   });
+  assert.deepEqual(config.boot, { kernel: join(FIXTURES, 'kernel/vmlinuz'), append: 'loglevel=3', memory: 256, timeout: 30, test: [{ file: join(FIXTURES, 'scripts/harden.sh') }], network: true });
   assert.deepEqual(config.cache, { dir: '/home/someone/eib-cache', registry: 'cache.example.com:5000/eib/sensor-gw' });
   assert.deepEqual(config.registry, { ref: 'registry.example.com/devices/sensor-gw:v2', insecure: true, ca: join(FIXTURES, 'certs/registry-ca.pem') });
   assert.equal(config.epoch, 1700000000);

@@ -9,12 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runEib } from '../helpers/cli.js';
 import { asUser, userTempDir } from '../helpers/user.js';
-import { haveMinirootfs, makeProject, tarListing, tarListingOfTree, umociListing } from './fixture.js';
+import { cpioListing, haveMinirootfs, makeProject, tarListing, tarListingOfTree, umociListing } from './fixture.js';
 
 const skip = !haveMinirootfs && 'shared/alpine minirootfs not present';
 const DEVICES = new Map([
@@ -86,6 +86,50 @@ test('tar and tar.gz exports repeat byte for byte; --stage stops at a stage', { 
   assert.equal((await eib(dir, ['export', 'base.tar', '--stage', 'base'])).code, 0);
   const base = tarListing(join(dir, 'base.tar'));
   assert.ok(base.has('/etc/motd') && base.has('/srv/data/one') && !base.has('/dev/console'), 'the base stage alone, before later changes');
+  assert.deepEqual(leftovers(dir), []);
+});
+
+test('the initramfs export is a cpio newc archive GNU cpio lists with the tar export\'s tree, devices and hardlinks', { skip }, async () => {
+  const dir = makeProject();
+  const r = await eib(dir, ['export', 'initramfs.cpio.gz', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout) as { format: string; digest: string; cpio: { entries: number; droppedXattrs: number } };
+  assert.equal(result.format, 'cpio.gz');
+  assert.equal(`sha256:${sha256(join(dir, 'initramfs.cpio.gz'))}`, result.digest);
+  assert.equal(result.cpio.droppedXattrs, 2, 'the capability of /usr/bin/pinger and the user xattr of /srv/data/two cannot be held by newc, and are counted');
+  assert.match(r.stderr, /2 file\(s\) have extended attributes/);
+  assert.equal((await eib(dir, ['export', 'plain.cpio', '-q'])).code, 0);
+  assert.ok(gunzipSync(readFileSync(join(dir, 'initramfs.cpio.gz'))).equals(readFileSync(join(dir, 'plain.cpio'))), 'the .cpio.gz holds the same archive');
+  assert.equal((await eib(dir, ['export', 'again.cpio', '-q'])).code, 0);
+  assert.equal(sha256(join(dir, 'plain.cpio')), sha256(join(dir, 'again.cpio')), 'byte for byte the same');
+
+  assert.equal((await eib(dir, ['export', 'rootfs.tar', '-q'])).code, 0);
+  const tar = tarListing(join(dir, 'rootfs.tar'));
+  const { listing, devices } = cpioListing(join(dir, 'plain.cpio'));
+  assert.deepEqual([...listing.keys()].sort(), [...tar.keys()].sort(), 'same paths as the tar export');
+  for (const [path, entry] of tar) assert.equal(listing.get(path), entry, `${path}: cpio vs tar`);
+  assert.equal(devices.get('/dev/mmcblk0'), '179,0');
+  assert.equal(devices.get('/dev/null'), '1,3');
+  // The kernel's unpacker creates no parents: each directory comes before what is in it.
+  const names = execFileSync('sh', ['-c', 'cpio -t --quiet < "$1"', 'sh', join(dir, 'plain.cpio')], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const seen = new Set<string>();
+  for (const name of names) {
+    const parent = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '.';
+    if (name !== '.' && (parent !== '.' || names.includes('.'))) assert.ok(seen.has(parent), `${parent} is listed before ${name}`);
+    assert.ok(!seen.has(name), `${name} is listed once`);
+    seen.add(name);
+  }
+
+  assert.equal((await eib(dir, ['export', 'base.cpio', '--stage', 'base', '-q'])).code, 0);
+  const base = cpioListing(join(dir, 'base.cpio'));
+  assert.equal(base.nlinks.get('/srv/data/one'), 2);
+  assert.equal(base.nlinks.get('/srv/data/two'), 2);
+  const unpacked = userTempDir('eib-cpio-');
+  execFileSync('sh', ['-c', 'cd "$1" && cpio -id --quiet --no-absolute-filenames srv/data/one srv/data/two < "$2"', 'sh', unpacked, join(dir, 'base.cpio')]);
+  const one = statSync(join(unpacked, 'srv', 'data', 'one'));
+  assert.equal(one.ino, statSync(join(unpacked, 'srv', 'data', 'two')).ino, 'cpio -i makes the two names one file');
+  assert.equal(readFileSync(join(unpacked, 'srv', 'data', 'two'), 'utf8'), 'same inode\n');
+  rmSync(unpacked, { recursive: true, force: true });
   assert.deepEqual(leftovers(dir), []);
 });
 

@@ -142,3 +142,29 @@ export function tarListingOfTree(root: string): Listing {
   const listing = new Map([...tarListing(file)].map(([p, v]) => [p.replace(/^\/\.\/?/, '/'), v] as const).filter(([p]) => p !== '/'));
   return listing;
 }
+
+/**
+ * GNU cpio's verbose listing of a newc archive (cpio -tv), as path →
+ * "type mode uid:gid [target]" like tarListing, plus each device's
+ * "major,minor" and each file's link count.
+ */
+export function cpioListing(file: string): { listing: Listing; devices: Map<string, string>; nlinks: Map<string, number> } {
+  const out = execFileSync('sh', ['-c', 'cpio -tv --numeric-uid-gid --quiet < "$1"', 'sh', file], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const listing: Listing = new Map();
+  const devices = new Map<string, string>();
+  const nlinks = new Map<string, number>();
+  for (const line of out.split('\n').filter(Boolean)) {
+    const m = /^(\S)(\S{9})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+,\s+\d+|\d+)\s+\S+\s+\S+\s+\S+\s(.*)$/.exec(line);
+    if (!m) throw new Error(`unexpected cpio listing line: ${line}`);
+    const [, t, perms, nlink, uid, gid, size, rest] = m as unknown as [string, string, string, string, string, string, string, string];
+    let path = rest;
+    let target = '';
+    if (t === 'l') [path, target] = rest.split(' -> ') as [string, string];
+    const type = { '-': 'file', d: 'dir', l: 'symlink', c: 'char', b: 'block', p: 'fifo' }[t] ?? t;
+    const key = path === '.' ? '/' : `/${path}`;
+    listing.set(key, `${type} ${modeString(permBits(perms))} ${uid}:${gid}${target ? ` ${target}` : ''}`);
+    if (t === 'c' || t === 'b') devices.set(key, size.replace(/\s+/g, ''));
+    if (t === '-') nlinks.set(key, Number(nlink));
+  }
+  return { listing, devices, nlinks };
+}
