@@ -1,13 +1,12 @@
 /**
- * Downloads for the apk layer: http(s) GET with conditional revalidation and
- * redirects, streamed into a temporary file that is renamed into place only
- * once complete, so a cache never holds a partial file. The only module of
- * src/apk that touches the network.
+ * Downloads for the apk layer: GETs through the network seam it is given
+ * (eib's HTTP layer in src/remote/http.ts: proxies, TLS, redirects, retries,
+ * bounded silence), streamed into a temporary file that is renamed into
+ * place only once complete, so a cache never holds a partial file.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import type http from 'node:http';
-import { createRequire } from 'node:module';
+import type { IncomingHttpHeaders } from 'node:http';
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,49 +31,22 @@ export interface Progress {
 }
 
 export interface HttpGetResult {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Readable;
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Readable;
 }
 
-const MAX_REDIRECTS = 5;
-// node:http and node:https are compiled when first loaded (tens of ms): only
-// a download pays for them, not a build whose repositories are local.
-const require = createRequire(import.meta.url);
+/** The apk layer's one way to the network: GET a URL (redirects followed, failures retried); resolves on the headers, body unread. */
+export type HttpGet = (url: string, headers?: Readonly<Record<string, string>>) => Promise<HttpGetResult>;
 
-/** GET `url` (following redirects); resolves on headers with the body unread. */
-export function httpGet(url: string, headers: Record<string, string> = {}, redirects = 0): Promise<HttpGetResult> {
-  return new Promise((resolve, reject) => {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch (e) {
-      reject(new FetchError(url, `${url}: not a valid URL`, { cause: e }));
-      return;
-    }
-    const get =
-      parsed.protocol === 'https:' ? (require('node:https') as typeof import('node:https')).get : parsed.protocol === 'http:' ? (require('node:http') as typeof http).get : undefined;
-    if (!get) {
-      reject(new FetchError(url, `${url}: unsupported scheme ${parsed.protocol} (use http, https or a path)`));
-      return;
-    }
-    const req = get(parsed, { headers: { 'user-agent': 'eib', ...headers } }, (res) => {
-      const status = res.statusCode ?? 0;
-      const location = res.headers.location;
-      if (status >= 300 && status < 400 && status !== 304 && location) {
-        res.resume();
-        if (redirects >= MAX_REDIRECTS) {
-          reject(new FetchError(url, `GET ${url}: more than ${MAX_REDIRECTS} redirects`, { status }));
-          return;
-        }
-        resolve(httpGet(new URL(location, parsed).toString(), headers, redirects + 1));
-        return;
-      }
-      resolve({ status, headers: res.headers, body: res });
-    });
-    req.setTimeout(60_000, () => req.destroy(new Error('no response for 60 s')));
-    req.on('error', (e) => reject(new FetchError(url, `GET ${url}: ${e.message}; check the repository URL and the network`, { cause: e })));
-  });
+/** GET `url` through `get`; a failure becomes a FetchError naming the URL. */
+export async function httpGet(get: HttpGet | undefined, url: string, headers: Record<string, string> = {}): Promise<HttpGetResult> {
+  if (get === undefined) throw new FetchError(url, `GET ${url}: no network access was given to the package fetcher`);
+  try {
+    return await get(url, headers);
+  } catch (e) {
+    throw new FetchError(url, `GET ${url}: ${(e as Error).message}; check the repository URL and the network`, { cause: e });
+  }
 }
 
 /** A FetchError for an unexpected HTTP status, naming the URL. */

@@ -9,13 +9,13 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EibError, IntegrityError } from '../errors.js';
-import { FetchError, httpGet, statusError, writeAtomically, type Progress } from './fetch.js';
+import { FetchError, httpGet, statusError, writeAtomically, type HttpGet, type Progress } from './fetch.js';
 import { readApkIndex } from './index-file.js';
 import { archivedPackagePath } from './archive.js';
 import type { PackageInfo } from './types.js';
 import { exists, statOrUndefined } from '../fs/stat.js';
 
-export type { Progress } from './fetch.js';
+export type { HttpGet, Progress } from './fetch.js';
 
 export interface Repository {
   /** As configured: an http(s) URL or an absolute path. */
@@ -40,6 +40,8 @@ export interface OpenRepositoryOptions {
   allowUntrusted?: boolean;
   /** Use the cached index only; never touch the network. */
   offline?: boolean;
+  /** The network, for http(s) repositories (src/remote/http.ts). */
+  http?: HttpGet;
   tag?: string;
   onProgress?: (p: Progress) => void;
   onWarning?: (message: string) => void;
@@ -87,7 +89,7 @@ async function localIndex(o: OpenRepositoryOptions): Promise<string> {
   const headers: Record<string, string> = {};
   if (cached && meta.etag) headers['if-none-match'] = meta.etag;
   if (cached && meta.lastModified) headers['if-modified-since'] = meta.lastModified;
-  const res = await httpGet(url, headers);
+  const res = await httpGet(o.http, url, headers);
   if (res.status === 304 && cached) {
     res.body.resume();
     return file;
@@ -146,6 +148,8 @@ export async function openRepository(o: OpenRepositoryOptions): Promise<Reposito
 export interface FetchPackageOptions {
   cacheDir: string;
   offline?: boolean;
+  /** The network, for http(s) repositories (src/remote/http.ts). */
+  http?: HttpGet;
   onProgress?: (p: Progress) => void;
 }
 
@@ -178,7 +182,7 @@ export async function fetchPackage(repo: Repository, pkg: PackageInfo, options: 
     return dest;
   }
   if (options.offline) throw new RepositoryError(`${url}: not in the cache and offline mode forbids downloading it`);
-  const res = await httpGet(url);
+  const res = await httpGet(options.http, url);
   if (res.status !== 200) throw statusError(url, res);
   await writeAtomically(res.body, dest, { url, ...total, ...progress, check: checkSize });
   return dest;

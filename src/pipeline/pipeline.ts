@@ -14,6 +14,7 @@ import { fetchPackage } from '../apk/repository.js';
 import { ARCHIVE_REPOSITORY, archivedPackagePath } from '../apk/archive.js';
 import { loadKeys } from '../apk/keys.js';
 import { PackageArchive } from './package-archive.js';
+import { sharedGet } from '../remote/shared-get.js';
 import { BlobStore } from '../store/blob-store.js';
 import { EibError, wrapError } from '../errors.js';
 import { stageCacheKey, type StageInputs } from './cache-key.js';
@@ -259,7 +260,7 @@ async function fetchStagePackages(run: StageRun): Promise<StageTaskPayload['pack
       if (info.repository === ARCHIVE_REPOSITORY) return { info, path: archivedPackagePath(config.cache.dir, info) };
       const repo = resolution.repositories.find((r) => r.url === info.repository);
       if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
-      return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };
+      return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, http: sharedGet, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };
     }),
   );
 }

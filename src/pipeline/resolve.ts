@@ -9,6 +9,7 @@ import type { AlpineArch, Config } from '../config/types.js';
 import type { PackageInfo } from '../apk/types.js';
 import { loadKeys } from '../apk/keys.js';
 import { openRepository, type Repository } from '../apk/repository.js';
+import { sharedGet } from '../remote/shared-get.js';
 import { solve } from '../apk/solver.js';
 import { EibError, wrapError } from '../errors.js';
 import { LOCK_FILE, pinnedPackages, type LockedPackage } from '../project/lock-file.js';
@@ -55,6 +56,7 @@ export async function resolveStages(config: Config, arch: AlpineArch, options: R
             keys,
             cacheDir: config.cache.dir,
             allowUntrusted: config.alpine.allowUntrusted,
+            http: sharedGet,
             ...(options.offline === undefined ? {} : { offline: options.offline }),
             ...(options.warn === undefined ? {} : { onWarning: options.warn }),
           }),

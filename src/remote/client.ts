@@ -10,7 +10,9 @@ import type { Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import { MediaType, type Descriptor, type Digest, type TagList } from '../oci/types.js';
 import { RegistryError } from './errors.js';
-import { Transport, discardBody, isRetryableNetworkError, readSmallBody, sleep, type TransportOptions } from './transport.js';
+import { discardBody, readCapped } from './http.js';
+import type { RetryBudget } from './retry.js';
+import { Transport, readSmallBody, type TransportOptions } from './transport.js';
 import { hashFor, verifiedStream } from './verify.js';
 
 export interface RegistryClientOptions extends TransportOptions {
@@ -108,13 +110,14 @@ export class RegistryClient {
   }
 
   /** The blob's size if the repository has it, else undefined. */
-  async blobSize(repository: string, digest: Digest, push = false): Promise<number | undefined> {
+  async blobSize(repository: string, digest: Digest, push = false, retry?: RetryBudget): Promise<number | undefined> {
     const res = await this.transport.request({
       method: 'HEAD',
       url: `/v2/${repository}/blobs/${digest}`,
       scopes: this.scopes(repository, push),
       expect: [200, 404],
       what: `checking blob ${digest} in ${repository}`,
+      ...(retry ? { retry } : {}),
     });
     discardBody(res);
     if (res.statusCode === 404) return undefined;
@@ -125,14 +128,15 @@ export class RegistryClient {
 
   /**
    * Make the repository hold the blob: nothing when it already does, a
-   * mount when another repository has it, else an upload.
+   * mount when another repository has it, else an upload. Every request
+   * and restart of it draws on one retry budget.
    */
   async pushBlob(repository: string, blob: BlobContent, options: PushBlobOptions = {}): Promise<BlobPushResult> {
     const what = `pushing blob ${blob.digest} to ${repository}`;
-    const maxRestarts = this.options.maxAttempts ?? 5;
-    for (let attempt = 1; ; attempt++) {
+    const retry = this.transport.budget(what);
+    for (;;) {
       try {
-        if ((await this.blobSize(repository, blob.digest, true)) !== undefined) return 'exists';
+        if ((await this.blobSize(repository, blob.digest, true, retry)) !== undefined) return 'exists';
         const from = [...new Set([...(options.mountFrom ?? []), ...this.knownRepositories(blob.digest)])].filter((r) => r !== repository);
         let location: string | undefined;
         // One mount attempt: its 202 answer opens the upload session we would need anyway.
@@ -143,6 +147,7 @@ export class RegistryClient {
             url: `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(source)}`,
             scopes: this.scopes(repository, true, [source]),
             expect: [201, 202],
+            retry,
             what,
           });
           if (res.statusCode === 201) {
@@ -153,20 +158,17 @@ export class RegistryClient {
           location = locationOf(res, what);
         }
         location ??= locationOf(
-          await this.transport.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/`, scopes: this.scopes(repository, true), expect: [202], what }),
+          await this.transport.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/`, scopes: this.scopes(repository, true), expect: [202], retry, what }),
           what,
         );
         const threshold = this.options.chunkThreshold ?? 32 << 20;
-        if (blob.size > threshold) await this.uploadChunked(repository, blob, location, options.onBytes);
+        if (blob.size > threshold) await this.uploadChunked(repository, blob, location, retry, options.onBytes);
         else await this.uploadMonolithic(repository, blob, location, options.onBytes);
         this.remember(repository, blob.digest);
         return 'uploaded';
       } catch (e) {
-        // A dropped or cancelled upload session starts over (after a HEAD: it may have landed).
-        const sessionLost = e instanceof RegistryError && e.registryCodes.some((c) => c === 'BLOB_UPLOAD_INVALID' || c === 'BLOB_UPLOAD_UNKNOWN');
-        const restartable = sessionLost || isRetryableNetworkError(e) || (e instanceof RegistryError && e.code === 'ENETWORK');
-        if (!restartable || attempt >= maxRestarts) throw e;
-        await sleep(this.transport.backoff(attempt));
+        // A dropped or lost upload session starts over (after a HEAD: it may have landed).
+        if (!(await retry.again({ error: e }))) throw e;
       }
     }
   }
@@ -194,14 +196,12 @@ export class RegistryClient {
    * PATCH the blob in chunks. When a chunk is interrupted, ask the registry
    * how much it has (GET the upload: `Range: 0-<last>`) and go on from there.
    */
-  private async uploadChunked(repository: string, blob: BlobContent, firstLocation: string, onBytes?: (n: number) => void): Promise<void> {
+  private async uploadChunked(repository: string, blob: BlobContent, firstLocation: string, retry: RetryBudget, onBytes?: (n: number) => void): Promise<void> {
     const what = `uploading blob ${blob.digest} to ${repository}`;
     const chunkSize = this.options.chunkSize ?? 8 << 20;
-    const maxInterruptions = this.options.maxAttempts ?? 5;
     const scopes = this.scopes(repository, true);
     let location = firstLocation;
     let offset = 0;
-    let interruptions = 0;
     while (offset < blob.size) {
       const start = offset;
       const end = Math.min(blob.size, start + chunkSize) - 1;
@@ -219,10 +219,8 @@ export class RegistryClient {
         location = locationOf(res, what);
         offset = receivedFromRange(res.headers.range) ?? end + 1;
       } catch (e) {
-        const outOfOrder = e instanceof RegistryError && e.status === 416;
-        if (!(outOfOrder || isRetryableNetworkError(e) || (e instanceof RegistryError && e.code === 'ENETWORK')) || ++interruptions > maxInterruptions) throw e;
-        await sleep(this.transport.backoff(interruptions));
-        const status = await this.transport.request({ method: 'GET', url: location, scopes, expect: [204], what: `${what} (asking how much arrived)` });
+        if (!(await retry.again({ error: e }))) throw e;
+        const status = await this.transport.request({ method: 'GET', url: location, scopes, expect: [204], retry, what: `${what} (asking how much arrived)` });
         location = status.headers.location ?? location;
         offset = receivedFromRange(status.headers.range as string | undefined) ?? 0;
         discardBody(status);
@@ -230,7 +228,7 @@ export class RegistryClient {
       }
     }
     const base = await this.transport.base();
-    const res = await this.transport.request({ method: 'PUT', url: withDigest(location, base, blob.digest), scopes, expect: [201], what }).catch((e: unknown) => {
+    const res = await this.transport.request({ method: 'PUT', url: withDigest(location, base, blob.digest), scopes, expect: [201], retry, what }).catch((e: unknown) => {
       throw digestRejected(e, blob.digest, what);
     });
     discardBody(res);
@@ -284,24 +282,12 @@ export class RegistryClient {
     const said = res.headers['docker-content-digest'];
     // By digest, the reference is the truth; by tag, the registry's header is.
     const expected = (reference.includes(':') ? reference : typeof said === 'string' && said !== '' ? said : undefined) as Digest | undefined;
-    const hash = expected ? hashFor(expected, what) : createHash('sha256');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MANIFEST_LIMIT) {
-        res.destroy();
-        throw new IntegrityError('EBADSIZE', `${what}: the manifest is larger than ${MANIFEST_LIMIT} bytes`);
-      }
-      hash.update(chunk);
-      chunks.push(chunk);
-    }
+    const bytes = await readCapped(res, MANIFEST_LIMIT, () => new IntegrityError('EBADSIZE', `${what}: the manifest is larger than ${MANIFEST_LIMIT} bytes`));
     const algorithm = expected ? expected.slice(0, expected.indexOf(':')) : 'sha256';
-    const actual = `${algorithm}:${hash.digest('hex')}` as Digest;
+    const actual = `${algorithm}:${hashFor(`${algorithm}:` as Digest, what).update(bytes).digest('hex')}` as Digest;
     if (expected && actual !== expected) {
       throw new IntegrityError('EINTEGRITY', `${what}: content does not match its digest: expected ${expected}, got ${actual}; refusing it`);
     }
-    const bytes = Buffer.concat(chunks);
     const contentType = (res.headers['content-type'] ?? '').split(';')[0]!.trim();
     let mediaType: string;
     try {

@@ -15,7 +15,7 @@ import { indexReferrers, referrerDescriptor, type ReferrerSource, type Referrers
 import { parsePulledManifest, type PulledManifest } from './pulled-manifest.js';
 import { formatReference, manifestReference, type Reference } from './reference.js';
 import { digestOf } from '../oci/digest.js';
-import { readCapped } from './transport.js';
+import { readCapped } from './http.js';
 
 export type TransferState = 'checking' | 'uploading' | 'downloading' | BlobPushResult | 'downloaded' | 'present';
 

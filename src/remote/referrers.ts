@@ -14,7 +14,8 @@ import { SUBJECT_ANNOTATION } from '../sbom/referrers.js';
 import { OciLayout } from '../store/layout.js';
 import type { RegistryClient } from './client.js';
 import { RegistryError } from './errors.js';
-import { discardBody, readSmallBody } from './transport.js';
+import { discardBody } from './http.js';
+import { readSmallBody } from './transport.js';
 
 /** A referrer kept locally: its manifest's descriptor and the digest of its subject. */
 export interface LocalReferrer {

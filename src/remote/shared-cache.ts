@@ -36,7 +36,8 @@ import { PACKAGE_MEDIA_TYPE, packageManifest, packageTag, parsePackageManifest }
 import type { TransferProgress } from './push.js';
 import { parseReference } from './reference.js';
 import type { RestoreSnapshotPayload, RestoreSnapshotResult } from './snapshot-task.js';
-import { isRetryableNetworkError, readCapped } from './transport.js';
+import { readCapped } from './http.js';
+import { isRetryableNetworkError } from './retry.js';
 
 export interface SharedCacheOptions {
   /** Where warnings go (registry unreachable, push refused, …); default stderr. */

@@ -1,39 +1,37 @@
 /**
- * HTTP(S) to one registry: scheme discovery (https, plain http only for
- * local or insecure registries), TLS trust (system CAs, NODE_EXTRA_CA_CERTS,
- * an extra CA file), authentication on 401, redirects (credentials never
- * follow to another origin), and bounded retries with backoff on 5xx, 429
- * (Retry-After) and dropped connections. Bodies are streams, never buffered.
+ * HTTP(S) to one registry, over the shared HTTP layer (http.ts: proxies,
+ * TLS, redirects, bounded silence): scheme discovery (https, plain http
+ * only for local or insecure registries), authentication on 401, and the
+ * retry rule (retry.ts) applied to each request within the budget of the
+ * operation it belongs to. Bodies are streams, never buffered.
  */
-import http from 'node:http';
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { Authenticator } from './auth.js';
 import { findCredential, type Credential } from './credentials.js';
 import { RegistryError } from './errors.js';
+import { HttpClient, SourceError, discardBody, readCapped, type Method } from './http.js';
+import { redact } from './proxy.js';
 import { apiHost, isLocalRegistry } from './reference.js';
+import { RetryBudget, errorCode, type RetryPolicy } from './retry.js';
 import type { DistributionErrors } from '../oci/types.js';
 
-export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type { Method } from './http.js';
 
-export interface TransportOptions {
+export interface TransportOptions extends RetryPolicy {
   /** Allow plain http (and unverified TLS) for this registry. */
   readonly insecure?: boolean;
   /** Path of an extra CA certificate (PEM) to trust, besides the system's. */
   readonly ca?: string;
-  /** Attempts per request on retryable failures (default 5). */
-  readonly maxAttempts?: number;
-  /** First backoff delay; doubles per attempt (default 500 ms). */
-  readonly retryDelayMs?: number;
-  /** Longest wait honoured from Retry-After or backoff (default 30 s). */
-  readonly maxRetryDelayMs?: number;
-  /** Idle socket timeout (default 60 s). */
+  /** Silence after which a request fails (default 20 s; a notice comes after 5 s). */
   readonly timeoutMs?: number;
+  /** Silence after which the user is told what eib waits for (default 5 s). */
+  readonly warnAfterMs?: number;
+  /** Where notices about long waits go (default: a warning on stderr). */
+  readonly onWaiting?: (message: string) => void;
   /** Credential lookup; default: auth.json / docker config.json for the host. */
   readonly credential?: () => Promise<Credential | undefined>;
-  /** Environment for credential lookup (default process.env). */
+  /** Environment for credential lookup and proxies (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -48,13 +46,16 @@ export interface HttpRequest {
   readonly scopes: readonly string[];
   /** Statuses that are success; anything else is an error. */
   readonly expect: readonly number[];
-  /** Retry on 5xx/429/network errors (default true). */
-  readonly retry?: boolean;
+  /**
+   * The retry budget of the operation this request belongs to (default: a
+   * budget of its own); `false` for a request whose failure only the caller
+   * can repair (a half-sent upload), which is then tried once.
+   */
+  readonly retry?: RetryBudget | false;
   /** What is being done, for messages: "uploading blob sha256:…". */
   readonly what: string;
 }
 
-const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 const TLS_VERIFY = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -66,80 +67,15 @@ const TLS_VERIFY = new Set([
   'CERT_NOT_YET_VALID',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 5;
-
-/** An error of the body source (a local file), which retrying cannot fix. */
-class SourceError extends Error {
-  constructor(readonly inner: unknown) {
-    super(inner instanceof Error ? inner.message : String(inner));
-  }
-}
-
-function errorCode(e: unknown): string | undefined {
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-export function isRetryableNetworkError(e: unknown): boolean {
-  if (e instanceof SourceError || e instanceof RegistryError) return false;
-  const code = errorCode(e);
-  return (code !== undefined && RETRYABLE_NETWORK.has(code)) || /socket hang up|aborted/i.test((e as Error)?.message ?? '');
-}
 
 function isProtocolMismatch(e: unknown): boolean {
   return errorCode(e) === 'EPROTO' || /wrong version number|packet length too long|unknown protocol/i.test((e as Error)?.message ?? '');
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Retry-After: delta-seconds or an HTTP date. */
-export function retryAfterMs(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-/** Read a stream that must be small, whole; past `limit` bytes it is destroyed and `tooLarge()` thrown. */
-export async function readCapped(stream: Readable, limit: number, tooLarge: () => Error): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      stream.destroy();
-      throw tooLarge();
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Read a small response body (errors, tokens, tag lists), capped. */
 export async function readSmallBody(res: http.IncomingMessage, limit = 1 << 20): Promise<string> {
   const body = await readCapped(res, limit, () => new RegistryError('EREGISTRY', `a registry response is larger than ${limit} bytes`));
   return body.toString('utf8');
-}
-
-/** Bodies eib does not read (redirects, retried errors, answers to PUTs) are drained up to this, then the connection is closed. */
-const DISCARD_LIMIT = 64 << 10;
-
-/**
- * Let a response's body go without reading it: drained so the connection
- * can be reused, but closed once more than DISCARD_LIMIT bytes come, so an
- * endless body is not read forever in the background.
- */
-export function discardBody(res: http.IncomingMessage): void {
-  let size = 0;
-  res.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > DISCARD_LIMIT) res.destroy();
-  });
-  res.on('error', () => undefined);
-  res.resume();
 }
 
 function registryCodes(body: string): { codes: string[]; text: string } {
@@ -159,17 +95,20 @@ function registryCodes(body: string): { codes: string[]; text: string } {
 export class Transport {
   readonly registry: string;
   readonly allowHttp: boolean;
+  readonly http: HttpClient;
   private readonly options: TransportOptions;
   private readonly auth: Authenticator;
-  private readonly httpsAgent: https.Agent;
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   private basePromise: Promise<URL> | undefined;
 
   constructor(registry: string, options: TransportOptions = {}) {
     this.registry = registry;
     this.options = options;
     this.allowHttp = options.insecure === true || isLocalRegistry(registry);
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ...this.tlsOptions() });
+    try {
+      this.http = new HttpClient(options);
+    } catch (e) {
+      throw new RegistryError('ETLS', `${(e as Error).message} (for ${registry})`, { cause: e });
+    }
     this.auth = new Authenticator({
       registry,
       credential: options.credential ?? (() => findCredential(registry, options.env ?? process.env)),
@@ -178,28 +117,14 @@ export class Transport {
     });
   }
 
-  private tlsOptions(): https.AgentOptions {
-    if (this.options.insecure) return { rejectUnauthorized: false };
-    if (!this.options.ca) return {};
-    // Passing `ca` replaces Node's default store, so add back the system
-    // roots and NODE_EXTRA_CA_CERTS ourselves.
-    const ca: string[] = [...rootCertificates];
-    const extra = process.env['NODE_EXTRA_CA_CERTS'];
-    for (const file of [extra, this.options.ca]) {
-      if (!file) continue;
-      try {
-        ca.push(readFileSync(file, 'utf8'));
-      } catch (e) {
-        throw new RegistryError('ETLS', `cannot read the CA certificate ${file} for ${this.registry}: ${(e as Error).message}`, { cause: e });
-      }
-    }
-    return { ca };
+  /** A retry budget for one operation (a blob push, a request); `what` names it in notices. */
+  budget(what: string): RetryBudget {
+    return new RetryBudget(this.options, what, (m) => this.http.notice(m));
   }
 
   /** Close idle keep-alive sockets. */
   close(): void {
-    this.httpsAgent.destroy();
-    this.httpAgent.destroy();
+    this.http.close();
   }
 
   /** The registry's base URL, found by pinging /v2/ (https first). */
@@ -235,7 +160,7 @@ export class Transport {
 
   private async ping(base: URL): Promise<void> {
     const url = new URL('/v2/', base);
-    const res = await this.withRetries(true, () => this.send('GET', url, { Accept: 'application/json' }, undefined));
+    const { res } = await this.attempts(this.budget(`connecting to ${this.registry}`), () => this.http.send({ method: 'GET', url, headers: { Accept: 'application/json' }, redirects: false, guard: this.guard }));
     const body = await readSmallBody(res).catch(() => '');
     if (res.statusCode === 200) return;
     if (res.statusCode === 401) {
@@ -252,27 +177,26 @@ export class Transport {
     if (code !== undefined && TLS_VERIFY.has(code)) {
       return new RegistryError('ETLS', `${what}: the TLS certificate of ${this.registry} cannot be verified (${code}); trust its CA with \`registry.ca: <file.pem>\` in eib.yaml or NODE_EXTRA_CA_CERTS`, { cause: e });
     }
-    return new RegistryError('ENETWORK', `${what}: ${this.registry}: ${(e as Error)?.message ?? String(e)}${code && !(e as Error).message?.includes(code) ? ` (${code})` : ''}`, { cause: e });
+    const message = redact((e as Error)?.message ?? String(e));
+    return new RegistryError('ENETWORK', `${what}: ${this.registry}: ${message}${code && !message.includes(code) ? ` (${code})` : ''}`, { cause: e });
   }
 
-  /** Run `attempt` with bounded retries on dropped connections. */
-  private async withRetries<T>(retry: boolean, attempt: (n: number) => Promise<T>): Promise<T> {
-    const max = retry ? (this.options.maxAttempts ?? 5) : 1;
-    for (let n = 1; ; n++) {
+  /** Plain http only to local or insecure registries (redirect targets included). */
+  private readonly guard = (url: URL): void => {
+    if (url.protocol === 'http:' && !this.allowHttp && !isLocalRegistry(url.host)) {
+      throw new RegistryError('EINSECURE', `refusing plain http to ${url.host}; set \`registry.insecure: true\` in eib.yaml to allow it`);
+    }
+  };
+
+  /** Run `attempt` again on network failures while the budget allows. */
+  private async attempts<T>(budget: RetryBudget | false, attempt: () => Promise<T>): Promise<T> {
+    for (;;) {
       try {
-        return await attempt(n);
+        return await attempt();
       } catch (e) {
-        if (n >= max || !isRetryableNetworkError(e)) throw e;
-        await sleep(this.backoff(n));
+        if (budget === false || !(await budget.again({ error: e }))) throw e;
       }
     }
-  }
-
-  backoff(attempt: number, retryAfter?: number): number {
-    const cap = this.options.maxRetryDelayMs ?? 30_000;
-    if (retryAfter !== undefined) return Math.min(cap, retryAfter);
-    const base = (this.options.retryDelayMs ?? 500) * 2 ** (attempt - 1);
-    return Math.min(cap, base / 2 + Math.random() * (base / 2));
   }
 
   /**
@@ -281,61 +205,37 @@ export class Transport {
    */
   async request(req: HttpRequest): Promise<http.IncomingMessage> {
     const base = await this.base();
-    const max = req.retry === false ? 1 : (this.options.maxAttempts ?? 5);
+    const budget = req.retry === undefined ? this.budget(req.what) : req.retry;
     let authRetried = false;
-    for (let attempt = 1; ; attempt++) {
-      let url = new URL(req.url, base);
-      let method = req.method;
-      let body = req.body;
-      let res: http.IncomingMessage;
+    for (;;) {
       let sentAuth: string | undefined;
+      let sent;
       try {
         sentAuth = await this.auth.header(req.scopes);
         const headers: Record<string, string> = { ...req.headers };
         if (sentAuth) headers['Authorization'] = sentAuth;
-        res = await this.send(method, url, headers, body);
-        // Follow redirects; credentials go to the registry's origin only.
-        for (let hops = 0; REDIRECTS.has(res.statusCode ?? 0) && res.headers.location; hops++) {
-          discardBody(res);
-          if (hops >= MAX_REDIRECTS) throw new RegistryError('EREGISTRY', `${req.what}: too many redirects from ${this.registry}`);
-          const next = new URL(res.headers.location, url);
-          if (next.protocol === 'http:' && url.protocol === 'https:' && !this.allowHttp) {
-            throw new RegistryError('EINSECURE', `${req.what}: ${this.registry} redirected to plain http (${next.origin}); refusing`);
-          }
-          if (res.statusCode === 303) {
-            method = 'GET';
-            body = undefined;
-          }
-          url = next;
-          const redirected: Record<string, string> = { ...req.headers };
-          if (url.origin === base.origin && sentAuth) redirected['Authorization'] = sentAuth;
-          res = await this.send(method, url, redirected, body);
-        }
+        sent = await this.http.send({ method: req.method, url: new URL(req.url, base), headers, ...(req.body === undefined ? {} : { body: req.body }), guard: this.guard });
       } catch (e) {
-        if (attempt < max && isRetryableNetworkError(e)) {
-          await sleep(this.backoff(attempt));
-          continue;
-        }
+        if (budget !== false && (await budget.again({ error: e }))) continue;
+        if (errorCode(e) === 'EREDIRECT') throw new RegistryError('EREGISTRY', `${req.what}: too many redirects from ${this.registry}`, { cause: e });
         throw this.networkError(req.what, e);
       }
+      const { res, url, method } = sent;
       const status = res.statusCode ?? 0;
       if (req.expect.includes(status)) return res;
       if (status === 401 && url.origin === base.origin && !authRetried) {
         discardBody(res);
         authRetried = true;
-        if (await this.auth.challenge(res.headers['www-authenticate'], req.scopes, sentAuth)) {
-          attempt--;
-          continue;
-        }
+        if (await this.auth.challenge(res.headers['www-authenticate'], req.scopes, sentAuth)) continue;
         throw new RegistryError('EAUTH', `${req.what}: ${await this.auth.describeFailure()}`, { status });
       }
-      if ((status === 429 || status >= 500) && attempt < max) {
+      const from = url.origin === base.origin ? this.registry : url.origin;
+      if (budget !== false && (await budget.again({ status, retryAfter: res.headers['retry-after'] as string | undefined, from }))) {
         discardBody(res);
-        await sleep(this.backoff(attempt, retryAfterMs(res.headers['retry-after'] as string | undefined)));
         continue;
       }
       const text = method === 'HEAD' ? { codes: [], text: '' } : registryCodes(await readSmallBody(res, 64 << 10).catch(() => ''));
-      const detail = `${url.origin === base.origin ? this.registry : url.origin} answered ${status}${text.text ? ` (${text.text})` : ''}`;
+      const detail = `${from} answered ${status}${text.text ? ` (${text.text})` : ''}`;
       if (status === 401) throw new RegistryError('EAUTH', `${req.what}: ${await this.auth.describeFailure()}`, { status, registryCodes: text.codes });
       if (status === 403) {
         throw new RegistryError('EAUTH', `${req.what}: access denied: ${detail}; check that your account may push to this repository`, { status, registryCodes: text.codes });
@@ -345,52 +245,12 @@ export class Transport {
     }
   }
 
-  private send(method: Method, url: URL, headers: Record<string, string>, body: Buffer | (() => Readable) | undefined): Promise<http.IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const secure = url.protocol === 'https:';
-      if (!secure && !this.allowHttp && !isLocalRegistry(url.host)) {
-        reject(new RegistryError('EINSECURE', `refusing plain http to ${url.host}; set \`registry.insecure: true\` in eib.yaml to allow it`));
-        return;
-      }
-      const all: Record<string, string> = { 'User-Agent': 'eib', ...headers };
-      if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) all['Content-Length'] = '0';
-      if (Buffer.isBuffer(body)) all['Content-Length'] = String(body.length);
-      const mod = secure ? https : http;
-      const req = mod.request(url, { method, headers: all, agent: secure ? this.httpsAgent : this.httpAgent });
-      req.setTimeout(this.options.timeoutMs ?? 60_000, () => req.destroy(Object.assign(new Error(`no answer from ${url.host} for ${(this.options.timeoutMs ?? 60_000) / 1000} s`), { code: 'ETIMEDOUT' })));
-      let source: Readable | undefined;
-      req.on('error', (e) => {
-        source?.destroy();
-        reject(e);
-      });
-      req.on('response', (res) => {
-        // An early answer (401, 413, …) ends the upload of the body.
-        if (source && !source.readableEnded) {
-          source.unpipe(req);
-          source.destroy();
-        }
-        resolve(res);
-      });
-      if (body === undefined) req.end();
-      else if (Buffer.isBuffer(body)) req.end(body);
-      else {
-        try {
-          source = body();
-        } catch (e) {
-          req.destroy(new SourceError(e));
-          return;
-        }
-        source.on('error', (e) => req.destroy(new SourceError(e)));
-        source.pipe(req);
-      }
-    });
-  }
-
   private async fetchToken(url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
-    const res = await this.withRetries(true, () =>
-      this.send(init.method, url, init.headers, init.body === undefined ? undefined : Buffer.from(init.body)),
+    const what = `getting a token for ${this.registry} from ${url.origin}`;
+    const { res } = await this.attempts(this.budget(what), () =>
+      this.http.send({ method: init.method, url, headers: init.headers, ...(init.body === undefined ? {} : { body: Buffer.from(init.body) }), redirects: false }),
     ).catch((e: unknown) => {
-      throw this.networkError(`getting a token for ${this.registry} from ${url.origin}`, e);
+      throw this.networkError(what, e);
     });
     return { status: res.statusCode ?? 0, body: await readSmallBody(res) };
   }

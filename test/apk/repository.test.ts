@@ -1,60 +1,34 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { loadKeys } from '../../src/apk/keys.js';
 import { fetchPackage, openRepository } from '../../src/apk/repository.js';
+import { sharedGet } from '../../src/remote/shared-get.js';
+import { serveStatic, type StaticServer } from '../helpers/static-server.js';
 import { SHARED_ALPINE } from '../helpers/user.js';
 
 const REPO_ROOT = join(SHARED_ALPINE, 'repo');
 const skip = !existsSync(REPO_ROOT) && 'no shared Alpine data';
 const keys = (): ReturnType<typeof loadKeys> => loadKeys([join(SHARED_ALPINE, 'keys/eib-test-0001.rsa.pub')]);
 
-/** A static file server on 127.0.0.1 with ETag/Last-Modified, logging each request and its status. */
-async function serve(root: string): Promise<{ url: string; log: string[]; close: () => Promise<void> }> {
-  const log: string[] = [];
-  const server = http.createServer((req, res) => {
-    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    if (!path.startsWith(root) || !existsSync(path) || statSync(path).isDirectory()) {
-      log.push(`404 ${req.url}`);
-      res.writeHead(404).end('not found');
-      return;
-    }
-    const st = statSync(path);
-    const etag = `"${createHash('sha1').update(readFileSync(path)).digest('hex')}"`;
-    if (req.headers['if-none-match'] === etag) {
-      log.push(`304 ${req.url}`);
-      res.writeHead(304).end();
-      return;
-    }
-    log.push(`200 ${req.url}`);
-    res.writeHead(200, { etag, 'last-modified': st.mtime.toUTCString(), 'content-length': st.size });
-    createReadStream(path).pipe(res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, log, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-let server: Awaited<ReturnType<typeof serve>> | undefined;
+let server: StaticServer | undefined;
 after(async () => server?.close());
 
 test('an http repository: downloaded and verified, then revalidated with 304, then usable offline', { skip }, async () => {
-  server = await serve(REPO_ROOT);
+  server = await serveStatic(REPO_ROOT);
   const cacheDir = mkdtempSync(join(tmpdir(), 'eib-repo-cache-'));
   const url = `${server.url}/v3.20/main`;
   const progress: number[] = [];
-  const first = await openRepository({ url, arch: 'aarch64', keys: keys(), cacheDir, onProgress: (p) => progress.push(p.received) });
+  const first = await openRepository({ url, arch: 'aarch64', keys: keys(), cacheDir, http: sharedGet, onProgress: (p) => progress.push(p.received) });
   assert.equal(first.packages.length, 14);
   assert.equal(first.signedBy, 'eib-test-0001.rsa.pub');
   assert.ok(first.packages.every((p) => p.repository === url && p.arch === 'aarch64'));
   assert.deepEqual(server.log, ['200 /v3.20/main/aarch64/APKINDEX.tar.gz']);
   assert.equal(progress.at(-1), statSync(join(REPO_ROOT, 'v3.20/main/aarch64/APKINDEX.tar.gz')).size);
 
-  const second = await openRepository({ url, arch: 'aarch64', keys: keys(), cacheDir });
+  const second = await openRepository({ url, arch: 'aarch64', keys: keys(), cacheDir, http: sharedGet });
   assert.equal(second.packages.length, 14);
   assert.deepEqual(server.log.slice(1), ['304 /v3.20/main/aarch64/APKINDEX.tar.gz']);
 
@@ -64,29 +38,29 @@ test('an http repository: downloaded and verified, then revalidated with 304, th
 
   // Packages: fetched once over http, kept by checksum, written whole.
   const busybox = first.packages.find((p) => p.name === 'busybox')!;
-  const path = await fetchPackage(first, busybox, { cacheDir });
+  const path = await fetchPackage(first, busybox, { cacheDir, http: sharedGet });
   assert.ok(path.startsWith(join(cacheDir, 'apk', 'packages')));
   assert.ok(path.includes(Buffer.from(busybox.checksum.slice(2), 'base64').toString('hex')));
   assert.deepEqual(readFileSync(path), readFileSync(join(REPO_ROOT, 'v3.20/main/aarch64/busybox-1.36.1-r29.apk')));
-  assert.equal(await fetchPackage(first, busybox, { cacheDir }), path);
+  assert.equal(await fetchPackage(first, busybox, { cacheDir, http: sharedGet }), path);
   assert.equal(server.log.filter((l) => l.includes('busybox-1.36.1-r29.apk')).length, 1, 'cached the second time');
 });
 
 test('offline without a cached index, and a missing index, fail with the URL in the message', { skip }, async () => {
-  server ??= await serve(REPO_ROOT);
+  server ??= await serveStatic(REPO_ROOT);
   const cacheDir = mkdtempSync(join(tmpdir(), 'eib-repo-cache-'));
   const url = `${server.url}/v3.20/main`;
   await assert.rejects(openRepository({ url, arch: 'x86_64', keys: keys(), cacheDir, offline: true }), {
     code: 'EREPO',
     message: new RegExp(`${url}/x86_64/APKINDEX\\.tar\\.gz: not in the cache and offline mode`),
   });
-  await assert.rejects(openRepository({ url, arch: 'riscv64', keys: keys(), cacheDir }), {
+  await assert.rejects(openRepository({ url, arch: 'riscv64', keys: keys(), cacheDir, http: sharedGet }), {
     code: 'EFETCH',
     status: 404,
     message: new RegExp(`GET ${url}/riscv64/APKINDEX\\.tar\\.gz: HTTP 404`),
   });
   // An untrusted index over http is refused before it reaches the cache.
-  await assert.rejects(openRepository({ url, arch: 'x86_64', keys: new Map(), cacheDir }), { code: 'ESIGNATURE' });
+  await assert.rejects(openRepository({ url, arch: 'x86_64', keys: new Map(), cacheDir, http: sharedGet }), { code: 'ESIGNATURE' });
   await assert.rejects(openRepository({ url, arch: 'x86_64', keys: keys(), cacheDir, offline: true }), { code: 'EREPO' });
 });
 
