@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { parseInstalled } from '../../src/apk/database.js';
 import { loadKeys } from '../../src/apk/keys.js';
 import { openRepository } from '../../src/apk/repository.js';
+import { sharedGet } from '../../src/remote/shared-get.js';
 import type { PackageInfo } from '../../src/apk/types.js';
 import { apkMetadata } from '../../src/sbom/apk-metadata.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -277,7 +278,7 @@ test('packages found in a configured http repository get its download URL; the o
     writeFileSync(join(p.dir, 'eib-http.yaml'), yaml);
     const config = await loadConfig({ path: join(p.dir, 'eib-http.yaml'), cwd: p.dir });
     // A build leaves the index in the cache; attaching never downloads.
-    await openRepository({ url, arch: 'x86_64', keys: loadKeys([...config.alpine.keys]), cacheDir: config.cache.dir });
+    await openRepository({ url, arch: 'x86_64', keys: loadKeys([...config.alpine.keys]), cacheDir: config.cache.dir, http: sharedGet });
     const warnings: string[] = [];
     const attached = await attachSbom(config, { onWarning: (m) => warnings.push(m) });
     userOwns(p.dir);
