@@ -24,6 +24,7 @@ export interface AlpineSection {
   keys?: string[];
   'allow-untrusted'?: boolean;
   'scripts-fatal'?: boolean;
+  'image-repositories'?: string[];
 }
 
 /** A list is script files; a string is a script file or inline shell. */
@@ -103,6 +104,7 @@ export const FILE_KEYS = {
     keys: 'optional',
     'allow-untrusted': 'optional',
     'scripts-fatal': 'optional',
+    'image-repositories': 'optional',
   } satisfies KeyTable<AlpineSection>,
   'stages[]': {
     name: 'required',

@@ -104,6 +104,8 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
       keys,
       allowUntrusted: file.alpine['allow-untrusted'] ?? false,
       scriptsFatal: file.alpine['scripts-fatal'] ?? false,
+      // Local repositories are paths of this host: by default the image lists only the URL ones.
+      imageRepositories: file.alpine['image-repositories'] ?? file.alpine.repositories.filter(isHttpUrl),
     },
     stages,
     outputs,

@@ -46,6 +46,8 @@ export interface AlpineConfig {
   readonly allowUntrusted: boolean;
   /** A failing install script fails the build (apk-tools only warns). */
   readonly scriptsFatal: boolean;
+  /** What the image's /etc/apk/repositories lists, as written (never a host path unless the user wrote one). */
+  readonly imageRepositories: readonly string[];
 }
 
 export interface Outputs {

@@ -38,6 +38,8 @@ export interface StageKeyInput {
   packages: readonly ResolvedPackageRef[];
   arch: AlpineArch;
   epoch?: number;
+  /** /etc/apk/repositories of the image, written by stages that install packages. */
+  imageRepositories?: readonly string[];
 }
 
 /** Called with each regular file (and symlink) of a hashed tree and the sha256 hex of its content (or target). */
@@ -130,6 +132,8 @@ export async function stageCacheKey(input: StageKeyInput): Promise<StageKey> {
       .sort()
       .map((k) => [k, stage.env[k]]),
     network: stage.network,
+    // Only a stage that installs packages writes /etc/apk/repositories.
+    ...(input.packages.length > 0 ? { imageRepositories: [...(input.imageRepositories ?? [])] } : {}),
   };
   const key = createHash('sha256').update(JSON.stringify(definition)).digest('hex');
   const inputs: StageInputs = {
@@ -145,6 +149,7 @@ export async function stageCacheKey(input: StageKeyInput): Promise<StageKey> {
       remove: definition.remove,
       env: definition.env,
       network: definition.network,
+      ...(definition.imageRepositories ? { 'image-repositories': definition.imageRepositories } : {}),
     },
     hostFiles,
     packages: definition.resolved,

@@ -181,6 +181,7 @@ async function buildStages(config: Config, arch: AlpineArch, options: BuildOptio
       configDir: config.dir,
       packages: packages.install.map((p) => ({ name: p.name, version: p.version, checksum: p.checksum })),
       arch,
+      imageRepositories: config.alpine.imageRepositories,
       ...(config.epoch === undefined ? {} : { epoch: config.epoch }),
     });
     const started = performance.now();
@@ -280,7 +281,7 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
     stage,
     packages: paths,
     world: packages.world,
-    repositories: [...config.alpine.repositories],
+    repositories: [...config.alpine.imageRepositories],
     keys: [...config.alpine.keys],
     allowUntrusted: config.alpine.allowUntrusted,
     scriptsFatal: config.alpine.scriptsFatal,

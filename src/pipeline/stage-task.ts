@@ -37,6 +37,7 @@ export interface StageTaskPayload {
   /** Packages to install, in order, with the path of each verified-size cached .apk. */
   packages: { info: PackageInfo; path: string }[];
   world: string[];
+  /** What /etc/apk/repositories lists in the image (alpine.image-repositories). */
   repositories: string[];
   keys: string[];
   allowUntrusted: boolean;

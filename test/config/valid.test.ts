@@ -61,6 +61,7 @@ test('the design example normalizes to absolute paths, expanded keys, resolved s
       keys: [join(FIXTURES, 'keys/eib-fixture-65a0c1e2.rsa.pub')],
       allowUntrusted: false,
       scriptsFatal: false,
+      imageRepositories: [],
     },
     stages: [
       { name: 'base', packages: ['alpine-baselayout', 'busybox', 'apk-tools'], files: [], hostRun: [], run: [], remove: [], env: {}, network: false },

@@ -20,7 +20,7 @@ export function configFor(target: CacheTarget): Config {
     dir: '/nonexistent',
     name: 'shared-cache-test',
     arch: ['aarch64'],
-    alpine: { repositories: [], keys: [], allowUntrusted: false, scriptsFatal: false },
+    alpine: { repositories: [], keys: [], allowUntrusted: false, scriptsFatal: false, imageRepositories: [] },
     stages: [],
     outputs: { oci: '/nonexistent/oci', tag: 'latest' },
     cache: { dir: target.cacheDir, registry: target.registry },
