@@ -20,7 +20,9 @@ export interface EibFile {
 }
 
 export interface AlpineSection {
-  repositories: string[];
+  release?: string;
+  mirror?: string;
+  repositories?: string[];
   keys?: string[];
   'allow-untrusted'?: boolean;
   'scripts-fatal'?: boolean;
@@ -100,7 +102,9 @@ export const FILE_KEYS = {
     epoch: 'optional',
   } satisfies KeyTable<EibFile>,
   alpine: {
-    repositories: 'required',
+    release: 'optional',
+    mirror: 'optional',
+    repositories: 'optional',
     keys: 'optional',
     'allow-untrusted': 'optional',
     'scripts-fatal': 'optional',

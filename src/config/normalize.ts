@@ -9,6 +9,7 @@ import { expandPath, homeDir, isHttpUrl, pathKind } from './paths.js';
 import { scriptFromString } from './scripts.js';
 import { bytesFromSize } from './bytes.js';
 import { keyFiles } from './semantic.js';
+import { ALPINE_KEYS_DIR, releaseRepositories } from './alpine-release.js';
 import type { BootConfig, CacheConfig, Config, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
 
 export const DEFAULT_OCI_DIR = 'out/oci';
@@ -53,7 +54,9 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
   }
 
   const keys: string[] = [];
-  for (const key of file.alpine.keys ?? []) {
+  const release = file.alpine.release;
+  // A release trusts Alpine's own keys, shipped with eib; configured keys add to them.
+  for (const key of release === undefined ? (file.alpine.keys ?? []) : [ALPINE_KEYS_DIR, ...(file.alpine.keys ?? [])]) {
     const path = abs(key);
     for (const k of (await pathKind(path)) === 'directory' ? await keyFiles(path) : [path]) {
       if (!keys.includes(k)) keys.push(k);
@@ -100,7 +103,10 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
     name: file.name,
     arch: Array.isArray(file.arch) ? file.arch : [file.arch],
     alpine: {
-      repositories: file.alpine.repositories.map((r) => (isHttpUrl(r) ? r : abs(r))),
+      repositories: [
+        ...(release === undefined ? [] : releaseRepositories(release, file.alpine.mirror)),
+        ...(file.alpine.repositories ?? []).map((r) => (isHttpUrl(r) ? r : abs(r))),
+      ],
       keys,
       allowUntrusted: file.alpine['allow-untrusted'] ?? false,
       scriptsFatal: file.alpine['scripts-fatal'] ?? false,

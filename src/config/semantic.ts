@@ -114,8 +114,15 @@ export async function semanticProblems(data: unknown, ctx: PathContext): Promise
         problems.push({ path, at: 'value', message: `${displayPath(path)}: directory ${value} holds no *.rsa.pub file; expected the repositories' public keys in it` });
       }
     }
-    const hasKeys = Array.isArray(alpine['keys']) && alpine['keys'].length > 0;
+    const hasRelease = typeof alpine['release'] === 'string';
+    const hasKeys = (Array.isArray(alpine['keys']) && alpine['keys'].length > 0) || hasRelease;
     const alpineUnknownKey = Object.keys(alpine).some((k) => !(k in FILE_KEYS.alpine));
+    if (!hasRelease && alpine['repositories'] === undefined && !alpineUnknownKey) {
+      problems.push({ path: ['alpine'], at: 'key', message: 'alpine: no repositories; expected alpine.release (v3.20, edge, …: the official repositories and keys) or alpine.repositories' });
+    }
+    if (alpine['mirror'] !== undefined && !hasRelease) {
+      problems.push({ path: ['alpine', 'mirror'], at: 'key', message: 'alpine.mirror: only used with alpine.release; expected alpine.release next to it, or the mirror\'s URLs in alpine.repositories' });
+    }
     if (anyPackages && !hasKeys && !alpineUnknownKey && alpine['allow-untrusted'] !== true) {
       problems.push({ path: ['alpine'], at: 'key', message: 'alpine: no keys to trust, and stages install packages; expected alpine.keys (*.rsa.pub files or directories of them), or allow-untrusted: true' });
     }
