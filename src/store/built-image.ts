@@ -15,6 +15,11 @@ import { BlobStore } from './blob-store.js';
 import { OciLayout } from './layout.js';
 import type { Checkpoint } from './checkpoints.js';
 
+/** The tag that keeps the image a build replaced (for `eib diff`): `<outputs.tag>.previous`. */
+export function previousTag(tag: string): string {
+  return `${tag}.previous`;
+}
+
 /** Manifest annotation listing the stages and their cache keys, as JSON. */
 export const STAGES_ANNOTATION = 'dev.eib.stages';
 
@@ -72,6 +77,7 @@ async function importBlob(store: BlobStore, layout: OciLayout, desc: Descriptor)
 export async function writeBuildImage(config: Config, arches: { arch: AlpineArch; checkpoints: readonly Checkpoint[] }[]): Promise<WrittenBuild> {
   const store = new BlobStore(config.cache.dir);
   const layout = await OciLayout.create(config.outputs.oci);
+  const replaced = (await layout.tags()).includes(config.outputs.tag) ? await layout.resolve(config.outputs.tag) : undefined;
   const manifests: Descriptor[] = [];
   for (const { arch, checkpoints } of arches) {
     const records = checkpoints.map((cp) => stageRecord(cp, config.epoch));
@@ -92,10 +98,16 @@ export async function writeBuildImage(config: Config, arches: { arch: AlpineArch
     });
     manifests.push(written.manifest);
   }
-  if (arches.length === 1) return { descriptor: manifests[0]!, manifests };
-  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests, annotations: { [Annotation.Title]: config.name } };
-  const descriptor = await layout.blobs.putJson(index, MediaType.ImageIndex);
-  await layout.setTag(config.outputs.tag, descriptor);
+  let descriptor: Descriptor;
+  if (arches.length === 1) {
+    descriptor = manifests[0]!;
+  } else {
+    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests, annotations: { [Annotation.Title]: config.name } };
+    descriptor = await layout.blobs.putJson(index, MediaType.ImageIndex);
+    await layout.setTag(config.outputs.tag, descriptor);
+  }
+  // The image this build replaced stays readable as <tag>.previous (eib diff compares the two).
+  if (replaced && replaced.digest !== descriptor.digest) await layout.setTag(previousTag(config.outputs.tag), replaced);
   return { descriptor, manifests };
 }
 
