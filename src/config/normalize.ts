@@ -97,21 +97,23 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
   const stages: Stage[] = [];
   for (const s of file.stages) stages.push(await stage(s));
 
+  const repositories = [
+    ...(release === undefined ? [] : releaseRepositories(release, file.alpine.mirror)),
+    ...(file.alpine.repositories ?? []).map((r) => (isHttpUrl(r) ? r : abs(r))),
+  ];
+
   return {
     file: configFile,
     dir,
     name: file.name,
     arch: Array.isArray(file.arch) ? file.arch : [file.arch],
     alpine: {
-      repositories: [
-        ...(release === undefined ? [] : releaseRepositories(release, file.alpine.mirror)),
-        ...(file.alpine.repositories ?? []).map((r) => (isHttpUrl(r) ? r : abs(r))),
-      ],
+      repositories,
       keys,
       allowUntrusted: file.alpine['allow-untrusted'] ?? false,
       scriptsFatal: file.alpine['scripts-fatal'] ?? false,
       // Local repositories are paths of this host: by default the image lists only the URL ones.
-      imageRepositories: file.alpine['image-repositories'] ?? file.alpine.repositories.filter(isHttpUrl),
+      imageRepositories: file.alpine['image-repositories'] ?? repositories.filter(isHttpUrl),
     },
     stages,
     outputs,
