@@ -82,10 +82,13 @@ export function isEibError(e: unknown): e is EibError {
   return e instanceof EibError;
 }
 
-/** Prefix an error with what was being done, keeping its code and exit code. */
+/** Prefix an error with what was being done, keeping its class, code, exit code and fields. */
 export function wrapError(doing: string, e: unknown): EibError {
   if (e instanceof EibError) {
-    const wrapped = new EibError(e.code, `${doing}: ${e.message}`, { cause: e, exitCode: e.exitCode });
+    // Same class and data fields, so callers can still tell errors apart with instanceof.
+    const wrapped = Reflect.construct(EibError, [e.code, `${doing}: ${e.message}`, { cause: e, exitCode: e.exitCode }], e.constructor) as EibError;
+    for (const [k, v] of Object.entries(e)) if (!(k in wrapped)) Object.assign(wrapped, { [k]: v });
+    wrapped.name = e.name;
     return wrapped;
   }
   const message = e instanceof Error ? e.message : String(e);

@@ -1,5 +1,7 @@
 /** Errors about one package being read, verified or installed. */
-import { EibError } from '../errors.js';
+import { EibError, IntegrityError } from '../errors.js';
+import { GzipError } from './gzip-members.js';
+import { SignatureError } from './signature.js';
 
 export type ApkPackageErrorCode =
   | 'EINTEGRITY' // a checksum differs from what the index, .PKGINFO or the tar promises
@@ -36,4 +38,11 @@ export class FileConflictError extends ApkPackageError {
     this.path = path;
     this.owners = owners;
   }
+}
+
+const CORRUPT_PACKAGE: ReadonlySet<string> = new Set(['EINTEGRITY', 'ESIGNATURE', 'EBADSIZE', 'ETOOLARGE', 'ETRUNCATED', 'EBADAPK']);
+
+/** Whether a package file itself is bad (so a cached copy must not be reused), as opposed to what it asks to install. */
+export function isCorruptPackage(e: unknown): boolean {
+  return (e instanceof ApkPackageError && CORRUPT_PACKAGE.has(e.code)) || e instanceof IntegrityError || e instanceof SignatureError || e instanceof GzipError;
 }

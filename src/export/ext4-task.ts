@@ -22,6 +22,7 @@ import { sizeArgument } from './format.js';
 import { formatBytes } from '../fs/byte-size.js';
 import { materialize } from './materialize.js';
 import { makeExt4 } from './mke2fs.js';
+import { namespaceTask } from '../sandbox/task.js';
 
 export interface Ext4TaskPayload {
   /** OCI layout holding the layer blobs. */
@@ -50,7 +51,7 @@ export interface Ext4TaskResult {
   entries: number;
 }
 
-export async function exportExt4Task(payload: Ext4TaskPayload, _ctx: TaskContext): Promise<Ext4TaskResult> {
+async function exportExt4Inside(payload: Ext4TaskPayload, _ctx: TaskContext): Promise<Ext4TaskResult> {
   for (const dir of payload.stale) await rm(dir, { recursive: true, force: true });
   const store = new BlobStore(payload.layoutDir);
   const tree = join(payload.work, 'tree');
@@ -95,3 +96,5 @@ export async function exportExt4Task(payload: Ext4TaskPayload, _ctx: TaskContext
     await rm(payload.work, { recursive: true, force: true });
   }
 }
+
+export const exportExt4Task = namespaceTask(import.meta.url, 'exportExt4Task', exportExt4Inside, { errors: [ExportError] });

@@ -13,7 +13,6 @@ import { e2fsTool } from './e2fs-tools.js';
 import type { Ext4TaskPayload, Ext4TaskResult } from './ext4-task.js';
 import { exportWorkDirs } from './work-dir.js';
 
-const TASK_MODULE = new URL('./ext4-task.js', import.meta.url).href;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface Ext4Options {
@@ -70,6 +69,7 @@ export async function writeExt4(layoutDir: string, manifest: Digest, layers: { d
     ...(hashSeed === undefined ? {} : { hashSeed }),
     ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
   };
-  const made = await runInNamespace<Ext4TaskResult>({ module: TASK_MODULE, fn: 'exportExt4Task', payload }, options.signal === undefined ? {} : { signal: options.signal });
+  const { exportExt4Task } = await import('./ext4-task.js');
+  const made = await runInNamespace(exportExt4Task, payload, options.signal === undefined ? {} : { signal: options.signal });
   return { ...made, ...(label === undefined ? {} : { label }), ...(uuid === undefined ? {} : { uuid }) };
 }

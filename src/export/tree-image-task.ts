@@ -14,6 +14,8 @@ import { BlobStore } from '../store/blob-store.js';
 import { makeErofs } from './erofs.js';
 import { materialize } from './materialize.js';
 import { makeSquashfs } from './squashfs.js';
+import { namespaceTask } from '../sandbox/task.js';
+import { ExportError } from './errors.js';
 
 export type TreeImageFormat = 'squashfs' | 'erofs';
 
@@ -38,7 +40,7 @@ export interface TreeImageResult {
   entries: number;
 }
 
-export async function exportTreeImageTask(payload: TreeImagePayload, _ctx: TaskContext): Promise<TreeImageResult> {
+async function exportTreeImageInside(payload: TreeImagePayload, _ctx: TaskContext): Promise<TreeImageResult> {
   for (const dir of payload.stale) await rm(dir, { recursive: true, force: true });
   const store = new BlobStore(payload.layoutDir);
   const tree = join(payload.work, 'tree');
@@ -62,3 +64,5 @@ export async function exportTreeImageTask(payload: TreeImagePayload, _ctx: TaskC
     await rm(payload.work, { recursive: true, force: true });
   }
 }
+
+export const exportTreeImageTask = namespaceTask(import.meta.url, 'exportTreeImageTask', exportTreeImageInside, { errors: [ExportError] });

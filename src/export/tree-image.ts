@@ -12,7 +12,6 @@ import { imageTool } from './image-tools.js';
 import type { TreeImageFormat, TreeImagePayload, TreeImageResult } from './tree-image-task.js';
 import { exportWorkDirs } from './work-dir.js';
 
-const TASK_MODULE = new URL('./tree-image-task.js', import.meta.url).href;
 
 export interface TreeImageOptions {
   format: TreeImageFormat;
@@ -40,6 +39,7 @@ export async function writeTreeImage(layoutDir: string, manifest: Digest, layers
     ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
     ...(uuid === undefined ? {} : { uuid }),
   };
-  const made = await runInNamespace<TreeImageResult>({ module: TASK_MODULE, fn: 'exportTreeImageTask', payload }, options.signal === undefined ? {} : { signal: options.signal });
+  const { exportTreeImageTask } = await import('./tree-image-task.js');
+  const made = await runInNamespace(exportTreeImageTask, payload, options.signal === undefined ? {} : { signal: options.signal });
   return { ...made, bytes: (await stat(image)).size, ...(uuid === undefined ? {} : { uuid }) };
 }

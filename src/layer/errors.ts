@@ -1,10 +1,28 @@
 import { EibError } from '../errors.js';
 
-export type LayerErrorCode = 'ELAYERPATH' | 'ELAYERFORMAT' | 'ELAYERLINK' | 'ELAYERREAD' | 'EXATTR' | 'EIDMAP';
+export type LayerErrorCode = 'ELAYERPATH' | 'ELAYERFORMAT' | 'ELAYERLINK' | 'ELAYERREAD' | 'EXATTR';
 
 /** A layer that cannot be written from a tree, or read back, safely. */
 export class LayerError extends EibError<LayerErrorCode> {
   constructor(code: LayerErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+
+  /** The layer itself is malformed or tries to leave its root (not a local problem). */
+  get malformed(): boolean {
+    return this.code === 'ELAYERPATH' || this.code === 'ELAYERLINK' || this.code === 'ELAYERFORMAT';
+  }
+}
+
+export type UnpackErrorCode = 'EDEVICE' | 'EIDMAP';
+
+/**
+ * A layer that is valid but cannot be made into a tree here: device nodes
+ * need real root, owners need ids this user namespace maps. Building the
+ * stage locally does not have the problem.
+ */
+export class UnpackError extends EibError<UnpackErrorCode> {
+  constructor(code: UnpackErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);
   }
 }
@@ -19,7 +37,7 @@ export async function chownMapped(chown: () => Promise<void>, what: string, uid:
     await chown();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-    throw new LayerError(
+    throw new UnpackError(
       'EIDMAP',
       `${what} is owned by ${uid}:${gid}, which eib's user namespace does not map; give your user subordinate ids (/etc/subuid and /etc/subgid) and run \`eib doctor\``,
       { cause: e },

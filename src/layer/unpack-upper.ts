@@ -21,7 +21,6 @@ import type { Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { EibError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 import { HashCounter } from '../store/hash-stream.js';
 import { ancestors, normalizeEntryPath } from './entry-path.js';
@@ -30,7 +29,7 @@ import { encodeHeader, END_OF_ARCHIVE, type TarHeader } from './tar-header.js';
 import { readTar } from './tar-reader.js';
 import { classifyWhiteout } from './whiteout.js';
 import { keepXattr, restoreXattrs } from './xattrs.js';
-import { chownMapped } from './errors.js';
+import { chownMapped, UnpackError } from './errors.js';
 import { runToolChecked } from '../fs/tool.js';
 import { lstatOrUndefined } from '../fs/stat.js';
 
@@ -59,15 +58,6 @@ interface NodeSpec extends Meta {
   kind: 'c' | 'b' | 'p';
   major: number;
   minor: number;
-}
-
-export type UnpackErrorCode = 'EUNPACK' | 'EDEVICE';
-
-/** A layer that is valid but cannot be made into an upperdir here. */
-export class UnpackError extends EibError<UnpackErrorCode> {
-  constructor(code: UnpackErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-  }
 }
 
 const OPAQUE_XATTR = 'user.overlay.opaque';
@@ -299,7 +289,6 @@ class UpperWriter {
         input: nodeArchive(pending),
         debianPackage: 'tar',
         doing: `${this.where}: making device nodes and whiteouts with tar`,
-        error: (message) => new UnpackError('EUNPACK', message),
       }).catch((e: unknown) => {
         const device = pending.find(([, n]) => n.kind !== 'p' && (n.major !== 0 || n.minor !== 0));
         if (device === undefined) throw e;

@@ -16,7 +16,7 @@ import { lockCacheExclusive, stageLockPath, type WaitOptions } from '../store/ca
 import { CheckpointStore } from '../store/checkpoints.js';
 import { CacheDamagedError } from '../store/errors.js';
 import { OciLayout } from '../store/layout.js';
-import type { SnapshotCheck, SnapshotVerdict } from './verify-task.js';
+import type { SnapshotCheck } from './verify-task.js';
 
 export interface Dropped {
   /** The damaged file, or the checkpoint's record for a dropped checkpoint. */
@@ -31,8 +31,6 @@ export interface CacheVerifyResult {
   dropped: Dropped[];
 }
 
-const VERIFY_TASK = new URL('./verify-task.js', import.meta.url).href;
-const GC_TASK = new URL('./gc-task.js', import.meta.url).href;
 
 export async function verifyCache(config: Config, options: WaitOptions = {}): Promise<CacheVerifyResult> {
   const lock = await lockCacheExclusive(config.cache.dir, options);
@@ -68,7 +66,8 @@ async function verify(config: Config): Promise<CacheVerifyResult> {
     if (problem !== undefined) drop.push({ key, path: checkpoints.recordPath(key), reason: problem });
   }
   if (checks.length > 0) {
-    const verdicts = await runInNamespace<SnapshotVerdict[]>({ module: VERIFY_TASK, fn: 'compareSnapshots', payload: { storeDir: store.root, scratch: await checkpoints.scratchDir(), checks } });
+    const { compareSnapshotsTask } = await import('./verify-task.js');
+    const verdicts = await runInNamespace(compareSnapshotsTask, { storeDir: store.root, scratch: await checkpoints.scratchDir(), checks });
     for (const v of verdicts) if (v.problem !== undefined) drop.push({ key: v.key, path: checkpoints.recordPath(v.key), reason: v.problem });
   }
   // The record goes first: a checkpoint without it is a miss, never half used.
@@ -77,7 +76,7 @@ async function verify(config: Config): Promise<CacheVerifyResult> {
     await rm(stageLockPath(config.cache.dir, d.key), { force: true });
     dropped.push({ path: d.path, reason: d.reason });
   }
-  if (drop.length > 0) await runInNamespace({ module: GC_TASK, fn: 'removeTrees', payload: { paths: drop.map((d) => checkpoints.snapshotPath(d.key)) } });
+  if (drop.length > 0) await runInNamespace((await import('./gc-task.js')).removeTreesTask, { paths: drop.map((d) => checkpoints.snapshotPath(d.key)) });
   return { blobsChecked, checkpointsChecked: keys.length, dropped };
 }
 

@@ -23,7 +23,6 @@ export interface GcResult {
   scratchRemoved: number;
 }
 
-const GC_TASK = new URL('./gc-task.js', import.meta.url).href;
 
 async function listDir(path: string): Promise<string[]> {
   try {
@@ -67,7 +66,7 @@ async function collect(config: Config, options: { all?: boolean }): Promise<GcRe
   }
   const scratch = (await listDir(join(config.cache.dir, 'tmp'))).map((n) => join(config.cache.dir, 'tmp', n));
   const uniqueTrees = [...new Set([...trees, ...scratch])];
-  if (uniqueTrees.length > 0) await runInNamespace({ module: GC_TASK, fn: 'removeTrees', payload: { paths: uniqueTrees } });
+  if (uniqueTrees.length > 0) await runInNamespace((await import('./gc-task.js')).removeTreesTask, { paths: uniqueTrees });
 
   let blobsRemoved = 0;
   let bytesFreed = 0;

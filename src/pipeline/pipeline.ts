@@ -27,6 +27,7 @@ import { checkMaxSize, rootfsSize } from '../inspect/size.js';
 import type { SharedCache } from '../remote/shared-cache.js';
 import { configuredSbom } from '../sbom/attach.js';
 import { readLock, type LockedPackage } from '../project/lock-file.js';
+import { isCorruptPackage } from '../apk/package-error.js';
 
 export interface BuildEvents {
   /** `explain` (with the explain option) says why a stage that is not cached runs. */
@@ -80,10 +81,7 @@ export interface BuildOptions extends ResolveOptions {
   signal?: AbortSignal;
 }
 
-const STAGE_TASK = new URL('./stage-task.js', import.meta.url).href;
 
-/** Errors that mean a cached .apk is bad: it must not be reused by the next build. */
-const PACKAGE_FAULTS = new Set(['EINTEGRITY', 'ESIGNATURE', 'ETRUNCATED', 'EBADAPK', 'EBADSIZE', 'ETOOLARGE', 'EGZIP']);
 
 async function dropCachedPackages(cacheDir: string, paths: readonly string[]): Promise<void> {
   const packagesDir = join(cacheDir, 'apk', 'packages');
@@ -291,18 +289,21 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
   try {
     // Loaded only when a stage runs: a no-op rebuild does not enter the sandbox.
     const { runInNamespace } = await import('../sandbox/namespace.js');
-    result = await runInNamespace<StageTaskResult>(
-      { module: STAGE_TASK, fn: 'runStage', payload },
+    const { stageTask } = await import('./stage-task.js');
+    result = await runInNamespace(
+      stageTask,
+      payload,
       {
         network: stage.network,
-        onProgress: (progress) => events.stageProgress?.({ arch, stage: stage.name, progress: progress as StageProgress }),
+        onProgress: (progress: unknown) => events.stageProgress?.({ arch, stage: stage.name, progress: progress as StageProgress }),
         ...(events.output ? { onOutput: (chunk: Buffer) => events.output?.(chunk) } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       },
     );
   } catch (e) {
     events.stageFailed?.({ arch, stage: stage.name });
-    if (e instanceof EibError && PACKAGE_FAULTS.has(e.code)) await dropCachedPackages(config.cache.dir, paths.map((p) => p.path));
+    // A cached .apk that is bad must not be reused by the next build.
+    if (isCorruptPackage(e)) await dropCachedPackages(config.cache.dir, paths.map((p) => p.path));
     throw wrapError(`stage ${stage.name} (${arch})`, e);
   }
   for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);

@@ -21,6 +21,10 @@ import { runInChroot, runOnHost } from '../sandbox/chroot.js';
 import type { TaskContext } from '../sandbox/protocol.js';
 import { copyFiles } from './steps/files.js';
 import { removePaths } from './steps/remove.js';
+import { namespaceTask } from '../sandbox/task.js';
+import { ApkPackageError, FileConflictError } from '../apk/package-error.js';
+import { GzipError } from '../apk/gzip-members.js';
+import { SignatureError } from '../apk/signature.js';
 
 export interface StageTaskPayload {
   cacheDir: string;
@@ -67,7 +71,7 @@ function scriptLabel(script: Script, index: number): string {
   return 'inline' in script ? `inline script ${index + 1}` : script.file;
 }
 
-export async function runStage(payload: StageTaskPayload, ctx?: Pick<TaskContext, 'progress'>): Promise<StageTaskResult> {
+async function runStageInside(payload: StageTaskPayload, ctx?: Pick<TaskContext, 'progress'>): Promise<StageTaskResult> {
   try {
     return await stageSteps(payload, (event) => ctx?.progress(event));
   } catch (e) {
@@ -174,3 +178,5 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
   const empty = layer.entries === 0;
   return { layer: empty ? null : layer.descriptor, diffId: empty ? null : layer.diffId, steps, warnings };
 }
+
+export const stageTask = namespaceTask(import.meta.url, 'stageTask', runStageInside, { errors: [ApkPackageError, FileConflictError, SignatureError, GzipError] });

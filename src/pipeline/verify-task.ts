@@ -12,6 +12,7 @@ import { treeDiffId } from '../layer/write.js';
 import { unpackLayerToUpper } from '../layer/unpack-upper.js';
 import type { Digest } from '../oci/types.js';
 import { BlobStore } from '../store/blob-store.js';
+import { namespaceTask } from '../sandbox/task.js';
 
 export interface SnapshotCheck {
   key: string;
@@ -26,7 +27,7 @@ export interface SnapshotVerdict {
   problem?: string;
 }
 
-export async function compareSnapshots(payload: { storeDir: string; scratch: string; checks: SnapshotCheck[] }): Promise<SnapshotVerdict[]> {
+async function compareSnapshots(payload: { storeDir: string; scratch: string; checks: SnapshotCheck[] }): Promise<SnapshotVerdict[]> {
   const store = new BlobStore(payload.storeDir);
   const verdicts: SnapshotVerdict[] = [];
   try {
@@ -57,3 +58,5 @@ async function compareOne(store: BlobStore, check: SnapshotCheck, scratch: strin
     await rm(scratch, { recursive: true, force: true });
   }
 }
+
+export const compareSnapshotsTask = namespaceTask(import.meta.url, 'compareSnapshotsTask', compareSnapshots);

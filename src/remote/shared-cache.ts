@@ -35,9 +35,10 @@ import { checkpointArtifact, checkpointTag, EMPTY_BLOB, EMPTY_DESCRIPTOR, parseC
 import { PACKAGE_MEDIA_TYPE, packageManifest, packageTag, parsePackageManifest } from './package-manifest.js';
 import type { TransferProgress } from './push.js';
 import { parseReference } from './reference.js';
-import type { RestoreSnapshotPayload, RestoreSnapshotResult } from './snapshot-task.js';
+import type { RestoreSnapshotPayload } from './snapshot-task.js';
 import { readCapped } from './http.js';
 import { isRetryableNetworkError } from './retry.js';
+import { LayerError, UnpackError } from '../layer/errors.js';
 
 export interface SharedCacheOptions {
   /** Where warnings go (registry unreachable, push refused, …); default stderr. */
@@ -55,13 +56,7 @@ export interface TransferCallbacks {
 /** What publish did: pushed it, found it there already, or skipped it (warned). */
 export type PublishOutcome = 'published' | 'present' | 'skipped';
 
-const SNAPSHOT_TASK = new URL('./snapshot-task.js', import.meta.url).href;
 
-/** Local problems with a pulled layer that building the stage locally does not have. */
-const LOCAL_LIMITS: ReadonlySet<string> = new Set(['EDEVICE', 'EIDMAP']);
-
-/** A pulled layer that is malformed or tries to leave the snapshot (layer/errors.ts). */
-const HOSTILE_LAYER: ReadonlySet<string> = new Set(['ELAYERPATH', 'ELAYERLINK', 'ELAYERFORMAT']);
 
 export class SharedCache {
   /** host[:port] and repository of cache.registry. */
@@ -151,7 +146,7 @@ export class SharedCache {
       } catch (e) {
         // A layer that cannot become a snapshot (hostile, or not what its diff_id says) is not kept.
         if (pulled) await this.store.delete(layer.digest);
-        if (e instanceof EibError && HOSTILE_LAYER.has(e.code)) {
+        if (e instanceof LayerError && e.malformed) {
           throw new EibError(e.code, `${e.message}; it came from the shared cache: delete the tag ${ref} from the registry, then build again`, { cause: e });
         }
         throw e;
@@ -271,7 +266,8 @@ export class SharedCache {
       scratch: await this.checkpoints.scratchDir(),
       name: `${cp.layer?.digest ?? 'empty layer'} of stage ${cp.stage} (${ref})`,
     };
-    await runInNamespace<RestoreSnapshotResult>({ module: SNAPSHOT_TASK, fn: 'restoreSnapshot', payload }, { ...(signal ? { signal } : {}), onWarning: this.warn });
+    const { restoreSnapshotTask } = await import('./snapshot-task.js');
+    await runInNamespace(restoreSnapshotTask, payload, { ...(signal ? { signal } : {}), onWarning: this.warn });
   }
 
   private async localBlob(d: Descriptor): Promise<BlobContent> {
@@ -298,7 +294,8 @@ export class SharedCache {
    * failures the build would hit anyway).
    */
   private degrade(e: unknown, doing: string): void {
-    if (e instanceof EibError && LOCAL_LIMITS.has(e.code)) {
+    // Local problems with a pulled layer that building the stage locally does not have.
+    if (e instanceof UnpackError) {
       this.warn(`${doing}: ${e.message}`);
       return;
     }

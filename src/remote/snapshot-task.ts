@@ -13,6 +13,8 @@ import { unpackLayerToUpper } from '../layer/unpack-upper.js';
 import type { Digest } from '../oci/types.js';
 import { BlobStore } from '../store/blob-store.js';
 import { publishSnapshot } from '../store/snapshot-publish.js';
+import { namespaceTask } from '../sandbox/task.js';
+import { LayerError, UnpackError } from '../layer/errors.js';
 
 export interface RestoreSnapshotPayload {
   /** The blob store holding the layer. */
@@ -31,7 +33,7 @@ export interface RestoreSnapshotResult {
   entries: number;
 }
 
-export async function restoreSnapshot(payload: RestoreSnapshotPayload): Promise<RestoreSnapshotResult> {
+async function restoreSnapshot(payload: RestoreSnapshotPayload): Promise<RestoreSnapshotResult> {
   const upper = join(payload.scratch, 'upper');
   try {
     let entries = 0;
@@ -51,3 +53,5 @@ export async function restoreSnapshot(payload: RestoreSnapshotPayload): Promise<
     await rm(payload.scratch, { recursive: true, force: true });
   }
 }
+
+export const restoreSnapshotTask = namespaceTask(import.meta.url, 'restoreSnapshotTask', restoreSnapshot, { errors: [LayerError, UnpackError] });

@@ -13,6 +13,7 @@ import { subordinateRanges } from './idmap.js';
 import { mount, unmountTree } from './mount-tool.js';
 import { runInNamespace } from './namespace.js';
 import { findTool, runTool } from '../fs/tool.js';
+import { namespaceTask } from './task.js';
 
 export interface DoctorCheck {
   /** Short name, e.g. "user namespaces", "qemu-aarch64-static". */
@@ -166,7 +167,7 @@ interface ProbeResult {
 
 async function probeNamespace(foreign: AlpineArch[]): Promise<ProbeResult> {
   try {
-    return await runInNamespace<ProbeResult>({ module: import.meta.url, fn: 'probeTask', payload: { foreign } }, { onOutput: () => undefined, onWarning: () => undefined });
+    return await runInNamespace(probeTask, { foreign }, { onOutput: () => undefined, onWarning: () => undefined });
   } catch (e) {
     const why = `cannot enter the namespace: ${(e as Error).message.split('\n')[0] ?? ''}`;
     return { overlay: why, binfmt: why, hostEntries: {} };
@@ -174,7 +175,7 @@ async function probeNamespace(foreign: AlpineArch[]): Promise<ProbeResult> {
 }
 
 /** Inside the namespace: try what a build does, without keeping anything. */
-export async function probeTask(payload: { foreign: AlpineArch[] }): Promise<ProbeResult> {
+async function probeInside(payload: { foreign: AlpineArch[] }): Promise<ProbeResult> {
   const hostEntries: Partial<Record<AlpineArch, BinfmtEntry>> = {};
   for (const arch of payload.foreign) {
     const entry = await readEntry(binfmtEntryName(arch));
@@ -225,3 +226,5 @@ export function formatDoctorReport(report: DoctorReport): string {
   lines.push(report.ok ? `eib can build ${report.arches.join(', ')} images here.` : 'A build would fail here: fix the missing items above.');
   return lines.join('\n');
 }
+
+export const probeTask = namespaceTask(import.meta.url, 'probeTask', probeInside);

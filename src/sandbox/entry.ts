@@ -7,6 +7,7 @@
  */
 import { Socket } from 'node:net';
 import { CHANNEL_FD, serializeError, type OutcomeMessage, type TaskContext, type TaskMessage } from './protocol.js';
+import { findTask } from './task.js';
 
 const channel = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
 const stop = new AbortController();
@@ -52,15 +53,13 @@ async function main(): Promise<void> {
   taskStarted = true;
   let outcome: OutcomeMessage;
   try {
-    const mod = (await import(task.module)) as Record<string, unknown>;
-    const fn = mod[task.fn];
-    if (typeof fn !== 'function') throw new TypeError(`${task.module} has no exported function ${task.fn}`);
+    const run = findTask((await import(task.module)) as Record<string, unknown>, task.module, task.name);
     const ctx: TaskContext = {
       idMap: task.idMap,
       signal: stop.signal,
       progress: (event) => channel.write(`${JSON.stringify({ progress: event })}\n`),
     };
-    const value: unknown = await (fn as (payload: unknown, ctx: TaskContext) => Promise<unknown>)(task.payload, ctx);
+    const value: unknown = await run.run(task.payload, ctx);
     outcome = value === undefined ? { ok: true } : { ok: true, value };
   } catch (e) {
     outcome = { ok: false, error: serializeError(e) };

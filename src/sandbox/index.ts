@@ -1,5 +1,6 @@
 /** The rootless sandbox: the only module that starts namespaced processes. */
-export { runInNamespace, type NamespaceOptions, type TaskContext, type TaskSpec } from './namespace.js';
+export { runInNamespace, type NamespaceOptions, type TaskContext } from './namespace.js';
+export { namespaceTask, type NamespaceTask } from './task.js';
 export { mountStageRoot, type StageRoot, type StageRootOptions } from './mounts.js';
 export { ensureEmulation, type EmulationMethod } from './emulation.js';
 export { hostArch, isNativeArch, qemuBinaryName } from './arch.js';

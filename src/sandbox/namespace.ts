@@ -17,10 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { EibError, HostError, type ExitCode } from '../errors.js';
 import { SandboxError } from './errors.js';
 import { planIdMap, type IdMapKind } from './idmap.js';
-import { CHANNEL_FD, type OutcomeMessage, type ProgressMessage, type SerializedError, type TaskMessage, type TaskSpec } from './protocol.js';
+import { CHANNEL_FD, type OutcomeMessage, type ProgressMessage, type SerializedError, type TaskMessage } from './protocol.js';
+import { SHARED_ERROR_CLASSES, type EibErrorClass, type NamespaceTask } from './task.js';
 import { findTool } from '../fs/tool.js';
 
-export type { TaskContext, TaskSpec } from './protocol.js';
+export type { TaskContext } from './protocol.js';
 
 const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
 const STDERR_TAIL = 4096;
@@ -57,12 +58,12 @@ export function namespaceArgv(kind: IdMapKind, network = true): string[] {
 }
 
 /**
- * Run `task.fn(task.payload, ctx)` from `task.module` inside a new user,
- * mount and pid namespace, and resolve with its JSON result. An error thrown
- * by the task is rethrown here as an EibError with the same name, code and
- * exit code.
+ * Run `task.run(payload, ctx)` inside a new user, mount and pid namespace,
+ * and resolve with its JSON result. An error thrown by the task is rethrown
+ * here with the same code, exit code and message, as the same class when
+ * the task lists it (NamespaceTask.errors) or is one every task may throw.
  */
-export function runInNamespace<T>(task: TaskSpec, options: NamespaceOptions = {}): Promise<T> {
+export function runInNamespace<Payload, Result>(task: NamespaceTask<Payload, Result>, payload: Payload, options: NamespaceOptions = {}): Promise<Result> {
   if (!task.module.startsWith('file://')) throw new TypeError(`runInNamespace: module must be a file URL, got ${task.module}`);
   const plan = planIdMap();
   if (plan.kind === 'single' && !warnedSingleMap) {
@@ -70,14 +71,14 @@ export function runInNamespace<T>(task: TaskSpec, options: NamespaceOptions = {}
     (options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(plan.reason ?? 'no subordinate id ranges');
   }
   const argv = [...namespaceArgv(plan.kind, options.network ?? true), process.execPath, ENTRY];
-  const message: TaskMessage = { ...task, idMap: plan.kind };
+  const message: TaskMessage = { module: task.module, name: task.name, payload, idMap: plan.kind };
 
   const interactive = options.stdin === 'inherit';
   const direct = interactive && options.onOutput === undefined;
   const stdoutFd = options.stdout === 'inherit' ? 1 : 2;
   const stdio: StdioOptions = direct ? ['inherit', stdoutFd, 2, 'pipe'] : [interactive ? 'inherit' : 'ignore', 'pipe', 'pipe', 'pipe'];
 
-  return new Promise<T>((resolvePromise, reject) => {
+  return new Promise<Result>((resolvePromise, reject) => {
     if (options.signal?.aborted) {
       reject(abortError(options.signal));
       return;
@@ -150,8 +151,8 @@ export function runInNamespace<T>(task: TaskSpec, options: NamespaceOptions = {}
           ),
         );
       }
-      if (outcome.ok) return resolvePromise(outcome.value as T);
-      return reject(deserializeError(outcome.error));
+      if (outcome.ok) return resolvePromise(outcome.value as Result);
+      return reject(deserializeError(outcome.error, task.errors));
     });
   });
 }
@@ -161,10 +162,17 @@ function abortError(signal: AbortSignal): Error {
   return reason instanceof Error ? reason : new EibError('EABORT', 'the sandboxed task was aborted');
 }
 
-/** Rebuild a task's error outside: same name, code, message and exit code. */
-export function deserializeError(s: SerializedError): EibError {
+/**
+ * Rebuild a task's error outside: same code, message, exit code and data
+ * fields; of the same class when `classes` (or the shared ones) has one of
+ * that name, else an EibError carrying the name.
+ */
+export function deserializeError(s: SerializedError, classes: readonly EibErrorClass[] = []): EibError {
   const exitCode: ExitCode = s.exitCode === 2 ? 2 : 1;
-  const e = new EibError(s.code ?? 'EFAIL', s.message, { exitCode });
+  const cls = [...classes, ...SHARED_ERROR_CLASSES].find((c) => c.name === s.name);
+  // EibError's own constructor, with the class's prototype: a real Error of that class.
+  const e = cls === undefined ? new EibError(s.code ?? 'EFAIL', s.message, { exitCode }) : (Reflect.construct(EibError, [s.code ?? 'EFAIL', s.message, { exitCode }], cls) as EibError);
+  if (s.fields !== undefined) Object.assign(e, s.fields);
   e.name = s.name;
   if (s.stack !== undefined) e.stack = `${s.stack}\n    at (inside the sandbox namespace)`;
   return e;

@@ -9,16 +9,14 @@ import type { IdMapKind } from './idmap.js';
 /** The fd the channel occupies in the entry process. */
 export const CHANNEL_FD = 3;
 
-export interface TaskSpec {
-  /** Absolute file URL of an ES module. */
+/** The task to run (a NamespaceTask handle, see task.ts, named by module and name) and its input. */
+export interface TaskMessage {
+  /** Absolute file URL of the ES module that exports the task. */
   module: string;
-  /** Name of an exported async function (payload, ctx) => result. */
-  fn: string;
+  /** The task's name (NamespaceTask.name). */
+  name: string;
   /** JSON-serializable input. */
   payload: unknown;
-}
-
-export interface TaskMessage extends TaskSpec {
   idMap: IdMapKind;
 }
 
@@ -29,6 +27,8 @@ export interface SerializedError {
   message: string;
   exitCode?: number;
   stack?: string;
+  /** The error's own data fields (a registry status, config diagnostics), as JSON. */
+  fields?: Record<string, unknown>;
 }
 
 export type OutcomeMessage = { ok: true; value?: unknown } | { ok: false; error: SerializedError };
@@ -51,13 +51,26 @@ export interface TaskContext {
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof Error) {
     const { code, exitCode } = e as { code?: unknown; exitCode?: unknown };
+    const fields = dataFields(e);
     return {
       name: e.name,
       message: e.message,
       ...(typeof code === 'string' ? { code } : {}),
       ...(typeof exitCode === 'number' ? { exitCode } : {}),
       ...(e.stack === undefined ? {} : { stack: e.stack }),
+      ...(fields === undefined ? {} : { fields }),
     };
   }
   return { name: 'Error', message: String(e) };
+}
+
+/** Own enumerable fields besides those every error has, if they survive JSON. */
+function dataFields(e: Error): Record<string, unknown> | undefined {
+  const own = Object.entries(e).filter(([k]) => !['name', 'message', 'stack', 'cause', 'code', 'exitCode'].includes(k));
+  if (own.length === 0) return undefined;
+  try {
+    return JSON.parse(JSON.stringify(Object.fromEntries(own))) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }

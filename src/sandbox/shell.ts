@@ -12,6 +12,7 @@ import { runInChroot } from './chroot.js';
 import { ensureEmulation } from './emulation.js';
 import { mountStageRoot } from './mounts.js';
 import { runInNamespace } from './namespace.js';
+import { namespaceTask } from './task.js';
 
 export interface ShellOptions {
   /** Lower layers, top first. */
@@ -32,14 +33,14 @@ export async function openShell(options: ShellOptions): Promise<number> {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP'];
   for (const sig of signals) process.on(sig, ignore);
   try {
-    return await runInNamespace<number>({ module: import.meta.url, fn: 'shellTask', payload: options }, { stdin: 'inherit', stdout: 'inherit' });
+    return await runInNamespace(shellTask, options, { stdin: 'inherit', stdout: 'inherit' });
   } finally {
     for (const sig of signals) process.off(sig, ignore);
   }
 }
 
 /** The namespace side of openShell. */
-export async function shellTask(options: ShellOptions): Promise<number> {
+async function shellInside(options: ShellOptions): Promise<number> {
   const scratch = await mkdtemp(join(tmpdir(), 'eib-shell-'));
   try {
     const upper = options.keep?.upper ?? join(scratch, 'upper');
@@ -58,3 +59,5 @@ export async function shellTask(options: ShellOptions): Promise<number> {
     await rm(scratch, { recursive: true, force: true });
   }
 }
+
+export const shellTask = namespaceTask(import.meta.url, 'shellTask', shellInside);

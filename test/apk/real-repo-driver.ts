@@ -3,12 +3,8 @@
  * enters the sandbox namespace with the task above and prints its report.
  */
 import { runInNamespace } from '../../src/sandbox/namespace.js';
-import type { RealRepoReport } from './real-repo-task.js';
+import { installRealRepoTask, type RealRepoPayload } from './real-repo-task.js';
 
 const payload: unknown = JSON.parse(process.argv[2] ?? '{}');
-const report = await runInNamespace<RealRepoReport>({
-  module: new URL('./real-repo-task.js', import.meta.url).href,
-  fn: 'installRealRepo',
-  payload,
-});
+const report = await runInNamespace(installRealRepoTask, payload as RealRepoPayload);
 process.stdout.write(JSON.stringify(report));

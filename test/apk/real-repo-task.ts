@@ -13,6 +13,7 @@ import type { ScriptRunner } from '../../src/apk/scripts.js';
 import { runInChroot } from '../../src/sandbox/chroot.js';
 import { ensureEmulation } from '../../src/sandbox/emulation.js';
 import { mountStageRoot } from '../../src/sandbox/mounts.js';
+import { namespaceTask } from '../../src/sandbox/task.js';
 
 export interface RealRepoPayload {
   work: string;
@@ -34,7 +35,7 @@ export interface RealRepoReport {
   infoAfterDel: { code: number; out: string };
 }
 
-export async function installRealRepo(payload: RealRepoPayload): Promise<RealRepoReport> {
+async function installRealRepo(payload: RealRepoPayload): Promise<RealRepoReport> {
   const { method } = await ensureEmulation('aarch64');
   const keys = loadKeys([payload.keyFile]);
   const index = await readApkIndex(createReadStream(join(payload.repository, 'aarch64', 'APKINDEX.tar.gz')), {
@@ -97,3 +98,5 @@ export async function installRealRepo(payload: RealRepoPayload): Promise<RealRep
     await stage.release();
   }
 }
+
+export const installRealRepoTask = namespaceTask(import.meta.url, 'installRealRepoTask', installRealRepo);

@@ -6,22 +6,21 @@
  *
  *   node make-image.js PROJECT_DIR TARBALL
  */
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { STAGES_ANNOTATION } from '../../src/store/built-image.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildImageConfig, rfc3339, stageLayers, type StageRecord } from '../../src/oci/image.js';
 import { Annotation, type Digest } from '../../src/oci/types.js';
 import { runInNamespace } from '../../src/sandbox/namespace.js';
 import { OciLayout } from '../../src/store/layout.js';
-import type { LayerPayload, TestLayer } from './tasks.js';
+import { makeLayersTask, type LayerPayload } from './tasks.js';
 
 const [dir, tarball] = process.argv.slice(2);
 const config = await loadConfig({ path: join(dir!, 'eib.yaml'), cwd: dir! });
 const layout = await OciLayout.create(config.outputs.oci);
 const epoch = config.epoch ?? 1_700_000_000;
 const payload: LayerPayload = { tarball: tarball!, work: join(dir!, 'work'), layoutDir: layout.dir, epoch };
-const layers = await runInNamespace<TestLayer[]>({ module: pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'tasks.js')).href, fn: 'makeLayers', payload });
+const layers = await runInNamespace(makeLayersTask, payload);
 const records: StageRecord[] = layers.map((l) => ({
   name: l.name,
   createdBy: `test stage ${l.name}`,

@@ -17,6 +17,7 @@ import { encodeHeader, END_OF_ARCHIVE, type TarHeader } from '../../src/layer/ta
 import { writeLayer, type WrittenLayer } from '../../src/layer/write.js';
 import { MediaType } from '../../src/oci/types.js';
 import { BlobStore } from '../../src/store/blob-store.js';
+import { namespaceTask } from '../../src/sandbox/task.js';
 
 export interface LayerPayload {
   tarball: string;
@@ -35,7 +36,7 @@ function sh(args: string[]): void {
   execFileSync(args[0]!, args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-export async function makeLayers(p: LayerPayload): Promise<TestLayer[]> {
+async function makeLayers(p: LayerPayload): Promise<TestLayer[]> {
   const store = new BlobStore(p.layoutDir);
   const base = join(p.work, 'base');
   mkdirSync(base, { recursive: true });
@@ -104,3 +105,5 @@ async function writeTarLayer(store: BlobStore, _epoch: number, entries: TarHeade
   const ref = await store.put(Readable.from([tar]).pipe(createGzip()));
   return { descriptor: { mediaType: MediaType.LayerGzip, digest: ref.digest, size: ref.size }, diffId };
 }
+
+export const makeLayersTask = namespaceTask(import.meta.url, 'makeLayersTask', makeLayers);

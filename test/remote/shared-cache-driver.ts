@@ -13,8 +13,8 @@ import { runInNamespace } from '../../src/sandbox/namespace.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { configFor, type CacheTarget } from './shared-cache-fixture.js';
 import type { LayerResult } from './shared-cache-tasks.js';
+import { inspectTask, makeStageTask, mergedViewTask, rewriteTask } from './shared-cache-tasks.js';
 
-const TASKS = new URL('./shared-cache-tasks.js', import.meta.url).href;
 
 const warnings: string[] = [];
 const fast = { client: { maxAttempts: 2, retryDelayMs: 20 }, warn: (m: string) => warnings.push(m) };
@@ -25,11 +25,7 @@ const ops: Ops = {
   async stage(p: CacheTarget & { key: string; arch: AlpineArch; base: string; name: string; empty?: boolean }): Promise<Checkpoint> {
     const checkpoints = new CheckpointStore(p.cacheDir);
     const work = await checkpoints.scratchDir();
-    const r = await runInNamespace<LayerResult>({
-      module: TASKS,
-      fn: 'makeStage',
-      payload: { work, base: p.base, snapshot: checkpoints.snapshotPath(p.key), storeDir: p.cacheDir, empty: p.empty ?? false },
-    });
+    const r = await runInNamespace(makeStageTask, { work, base: p.base, snapshot: checkpoints.snapshotPath(p.key), storeDir: p.cacheDir, empty: p.empty ?? false });
     const cp: Checkpoint = {
       format: 1,
       key: p.key,
@@ -69,13 +65,13 @@ const ops: Ops = {
     }
   },
   async rewrite(p: { snapshot: string; lowers: string[]; storeDir: string }): Promise<LayerResult> {
-    return runInNamespace<LayerResult>({ module: TASKS, fn: 'rewrite', payload: p });
+    return runInNamespace(rewriteTask, p);
   },
   async merged(p: { lowers: string[]; mountpoint: string }): Promise<string[]> {
-    return runInNamespace<string[]>({ module: TASKS, fn: 'mergedView', payload: p });
+    return runInNamespace(mergedViewTask, p);
   },
   async inspect(p: { root: string; paths: string[] }): Promise<unknown> {
-    return runInNamespace({ module: TASKS, fn: 'inspect', payload: p });
+    return runInNamespace(inspectTask, p);
   },
 };
 

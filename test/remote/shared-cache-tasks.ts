@@ -11,6 +11,7 @@ import { writeLayer } from '../../src/layer/write.js';
 import type { Descriptor, Digest } from '../../src/oci/types.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { createHash } from 'node:crypto';
+import { namespaceTask } from '../../src/sandbox/task.js';
 
 const MTIME = new Date('2022-03-04T05:06:07Z');
 const BASE_MTIME = new Date('2020-01-01T00:00:00Z');
@@ -46,7 +47,7 @@ function allPaths(root: string): string[] {
  * of entry a namespace can make. The upperdir becomes `snapshot`; its
  * layer goes to the blob store at `storeDir`.
  */
-export async function makeStage(payload: { work: string; base: string; snapshot: string; storeDir: string; empty?: boolean }): Promise<LayerResult> {
+async function makeStage(payload: { work: string; base: string; snapshot: string; storeDir: string; empty?: boolean }): Promise<LayerResult> {
   const { base } = payload;
   const upper = join(payload.work, 'upper');
   const workdir = join(payload.work, 'work');
@@ -113,13 +114,13 @@ export async function makeStage(payload: { work: string; base: string; snapshot:
 }
 
 /** writeLayer of a snapshot again: the same upperdir gives the same bytes. */
-export async function rewrite(payload: { snapshot: string; lowers: string[]; storeDir: string }): Promise<LayerResult> {
+async function rewrite(payload: { snapshot: string; lowers: string[]; storeDir: string }): Promise<LayerResult> {
   const written = await writeLayer(new BlobStore(payload.storeDir), { dir: payload.snapshot, kind: 'upperdir', lowers: payload.lowers });
   return { layer: written.descriptor, diffId: written.diffId, entries: written.entries };
 }
 
 /** The tree an overlay of `lowers` (top first) shows: entries, owners, content, mtimes and xattrs. */
-export async function mergedView(payload: { lowers: string[]; mountpoint: string }): Promise<string[]> {
+async function mergedView(payload: { lowers: string[]; mountpoint: string }): Promise<string[]> {
   mkdirSync(payload.mountpoint, { recursive: true });
   mountOverlay(`lowerdir=${payload.lowers.join(':')}`, payload.mountpoint);
   try {
@@ -156,7 +157,7 @@ function describe(root: string): string[] {
 }
 
 /** Owner, mode and type of paths in a snapshot as the namespace sees them (whiteouts, opaque marks). */
-export async function inspect(payload: { root: string; paths: string[] }): Promise<{ path: string; type: string; rdev: number; uid: number; gid: number; mode: number; opaque: string }[]> {
+async function inspect(payload: { root: string; paths: string[] }): Promise<{ path: string; type: string; rdev: number; uid: number; gid: number; mode: number; opaque: string }[]> {
   return payload.paths.map((path) => {
     const abs = join(payload.root, path);
     const st = lstatSync(abs);
@@ -170,3 +171,8 @@ export async function inspect(payload: { root: string; paths: string[] }): Promi
     return { path, type, rdev: st.rdev, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, opaque };
   });
 }
+
+export const makeStageTask = namespaceTask(import.meta.url, 'makeStageTask', makeStage);
+export const rewriteTask = namespaceTask(import.meta.url, 'rewriteTask', rewrite);
+export const mergedViewTask = namespaceTask(import.meta.url, 'mergedViewTask', mergedView);
+export const inspectTask = namespaceTask(import.meta.url, 'inspectTask', inspect);

@@ -9,17 +9,20 @@
 import { runInNamespace } from '../../src/sandbox/namespace.js';
 import { openShell, type ShellOptions } from '../../src/sandbox/shell.js';
 import { EibError } from '../../src/errors.js';
+import * as tasks from './tasks.js';
+import { isNamespaceTask, type NamespaceTask } from '../../src/sandbox/task.js';
 
 const [fn, payload] = process.argv.slice(2);
 if (fn === undefined) {
   process.stderr.write('usage: driver.js FN [PAYLOAD-JSON]\n');
   process.exit(2);
 }
-const tasks = new URL('./tasks.js', import.meta.url).href;
 try {
   const input = JSON.parse(payload ?? 'null') as unknown;
-  // `shell` goes through openShell (what `eib shell` calls); the rest are tasks.ts functions.
-  const value = fn === 'shell' ? await openShell(input as ShellOptions) : await runInNamespace({ module: tasks, fn, payload: input });
+  // `shell` goes through openShell (what `eib shell` calls); the rest are the tasks of tasks.ts (FN + "Task").
+  const task = (tasks as Record<string, unknown>)[`${fn}Task`];
+  if (fn !== 'shell' && !isNamespaceTask(task)) throw new Error(`tasks.ts has no task ${fn}Task`);
+  const value = fn === 'shell' ? await openShell(input as ShellOptions) : await runInNamespace(task as NamespaceTask<unknown, unknown>, input);
   process.stdout.write(`${JSON.stringify({ value })}\n`);
 } catch (e) {
   const err = e as EibError;

@@ -10,9 +10,11 @@ import { runInChroot, runOnHost, type CommandResult } from '../../src/sandbox/ch
 import { ensureEmulation, type EmulationMethod } from '../../src/sandbox/emulation.js';
 import { mountStageRoot } from '../../src/sandbox/mounts.js';
 import type { TaskContext } from '../../src/sandbox/protocol.js';
+import { namespaceTask } from '../../src/sandbox/task.js';
+import { FileConflictError } from '../../src/apk/package-error.js';
 
 /** Extract a rootfs tarball inside the namespace, so its owners map to namespace ids. */
-export async function extract(payload: { tarball: string; dir: string }): Promise<{ entries: number }> {
+async function extract(payload: { tarball: string; dir: string }): Promise<{ entries: number }> {
   await mkdir(payload.dir, { recursive: true });
   const r = spawnSync('tar', ['-xzf', payload.tarball, '-C', payload.dir, '--numeric-owner'], { encoding: 'utf8' });
   if (r.status !== 0) throw new EibError('ETAR', `tar failed: ${r.stderr}`);
@@ -42,7 +44,7 @@ export interface StageOutcome {
 }
 
 /** Mount a stage root, run commands in it, release it. */
-export async function stage(payload: StagePayload, ctx: TaskContext): Promise<StageOutcome> {
+async function stage(payload: StagePayload, ctx: TaskContext): Promise<StageOutcome> {
   const root = await mountStageRoot(payload);
   try {
     const method = payload.commands.length > 0 ? (await ensureEmulation(payload.arch)).method : undefined;
@@ -63,7 +65,7 @@ export async function stage(payload: StagePayload, ctx: TaskContext): Promise<St
 }
 
 /** lstat paths inside the namespace (owners as the namespace sees them). */
-export async function statPaths(payload: { paths: string[] }): Promise<{ path: string; uid: number; gid: number }[]> {
+async function statPaths(payload: { paths: string[] }): Promise<{ path: string; uid: number; gid: number }[]> {
   const out = [];
   for (const path of payload.paths) {
     const st = await lstat(path);
@@ -73,11 +75,25 @@ export async function statPaths(payload: { paths: string[] }): Promise<{ path: s
 }
 
 /** Fails the way a stage step fails. */
-export async function fail(payload: { code: string; exitCode: 1 | 2 }): Promise<never> {
+async function fail(payload: { code: string; exitCode: 1 | 2 }): Promise<never> {
   throw new EibError(payload.code, `task failed on purpose with ${payload.code}`, { exitCode: payload.exitCode });
 }
 
 /** A host-run script: runOnHost inside the namespace. */
-export async function hostRun(payload: { argv: string[]; env: Record<string, string>; cwd: string }): Promise<CommandResult> {
+async function hostRun(payload: { argv: string[]; env: Record<string, string>; cwd: string }): Promise<CommandResult> {
   return runOnHost(payload.argv, { env: payload.env, cwd: payload.cwd, stdio: 'pipe' });
 }
+
+export const extractTask = namespaceTask(import.meta.url, 'extractTask', extract);
+export const stageTask = namespaceTask(import.meta.url, 'stageTask', stage);
+export const statPathsTask = namespaceTask(import.meta.url, 'statPathsTask', statPaths);
+export const failTask = namespaceTask(import.meta.url, 'failTask', fail);
+export const hostRunTask = namespaceTask(import.meta.url, 'hostRunTask', hostRun);
+
+/** Throws a typed error with data fields, which the task lists so it crosses as its class. */
+async function conflict(payload: { path: string }): Promise<never> {
+  throw new FileConflictError('busybox-1.36.1-r29', payload.path, ['coreutils-9.5-r1']);
+}
+export const conflictTask = namespaceTask(import.meta.url, 'conflictTask', conflict, { errors: [FileConflictError] });
+/** The same, unlisted: it crosses as a plain EibError with the name, code and fields. */
+export const unlistedConflictTask = namespaceTask(import.meta.url, 'unlistedConflictTask', conflict);

@@ -11,9 +11,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { STAGES_ANNOTATION } from '../../src/store/built-image.js';
 import type { AlpineArch } from '../../src/config/types.js';
@@ -23,7 +22,8 @@ import { ociPlatform } from '../../src/oci/platform.js';
 import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex } from '../../src/oci/types.js';
 import { runInNamespace } from '../../src/sandbox/namespace.js';
 import { OciLayout } from '../../src/store/layout.js';
-import type { ImagePayload, MadeImage, MadeLayer } from './tasks.js';
+import type { ImagePayload, MadeLayer } from './tasks.js';
+import { makeLayersTask } from './tasks.js';
 
 const [dir, x86Tarball, armTarball, remove] = process.argv.slice(2) as [string, string, string, string];
 const config = await loadConfig({ path: join(dir, 'eib.yaml'), cwd: dir });
@@ -52,9 +52,8 @@ async function writeArch(arch: AlpineArch, layers: MadeLayer[]): Promise<Descrip
   return { ...written.manifest, platform: ociPlatform(arch) };
 }
 
-const tasks = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'tasks.js')).href;
 const payload: ImagePayload = { tarball: x86Tarball, work: join(dir, 'work'), layoutDir: layout.dir, epoch, remove };
-const x86 = await runInNamespace<MadeImage>({ module: tasks, fn: 'makeLayers', payload });
+const x86 = await runInNamespace(makeLayersTask, payload);
 const manifests = [await writeArch('aarch64', [await tarballLayer(armTarball)]), await writeArch('x86_64', x86.layers)];
 const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests, annotations: { [Annotation.Title]: config.name } };
 await layout.setTag(config.outputs.tag, await layout.blobs.putJson(index, MediaType.ImageIndex));

@@ -11,6 +11,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeLayer } from '../../src/layer/write.js';
 import { BlobStore } from '../../src/store/blob-store.js';
+import { namespaceTask } from '../../src/sandbox/task.js';
 
 export interface ImagePayload {
   tarball: string;
@@ -42,7 +43,7 @@ function overlay(lowers: string[], upper: string, work: string, merged: string):
   run(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work},userxattr`, merged]);
 }
 
-export async function makeLayers(p: ImagePayload): Promise<MadeImage> {
+async function makeLayers(p: ImagePayload): Promise<MadeImage> {
   const store = new BlobStore(p.layoutDir);
   const dir = (name: string): string => join(p.work, name);
   const layers: MadeLayer[] = [];
@@ -82,3 +83,5 @@ export async function makeLayers(p: ImagePayload): Promise<MadeImage> {
   }
   return { layers, apkInfo: info.split('\n').filter((l) => l !== '') };
 }
+
+export const makeLayersTask = namespaceTask(import.meta.url, 'makeLayersTask', makeLayers);
