@@ -14,6 +14,7 @@ import { Annotation, MediaType, type Descriptor, type ImageConfig, type ImageInd
 import { BlobStore } from './blob-store.js';
 import { OciLayout } from './layout.js';
 import type { Checkpoint } from './checkpoints.js';
+import { statOrUndefined } from '../fs/stat.js';
 
 /** The tag that keeps the image a build replaced (for `eib diff`): `<outputs.tag>.previous`. */
 export function previousTag(tag: string): string {
@@ -56,7 +57,7 @@ function stageRecord(cp: Checkpoint, epoch: number | undefined): StageRecord {
  */
 async function importBlob(store: BlobStore, layout: OciLayout, desc: Descriptor): Promise<void> {
   const target = layout.blobs.path(desc.digest);
-  const present = await stat(target).catch(() => undefined);
+  const present = await statOrUndefined(target);
   if (present) {
     const source = await stat(store.path(desc.digest));
     if ((present.ino === source.ino && present.dev === source.dev) || present.size === desc.size) return;
