@@ -19,6 +19,7 @@ import tar from 'tar-stream';
 import type { PackageInfo } from './types.js';
 import type { ScriptName } from './package-file.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
+import { SCRIPT_EXEC_DIR } from './scripts.js';
 
 export interface Acl {
   uid: number;
@@ -326,7 +327,9 @@ function buildTime(pkg: InstalledPackage): number | undefined {
 export async function writeDatabase(options: WriteDatabaseOptions): Promise<void> {
   const { root, epoch } = options;
   const epochTime = epoch === undefined ? {} : { mtime: epoch };
-  for (const dir of ['etc/apk/keys', 'lib/apk/db', 'lib/apk/exec', 'var/cache/apk', 'var/cache/misc']) await ensureDir(root, dir, 0o755);
+  for (const dir of ['etc/apk/keys', 'lib/apk/db', 'var/cache/apk', 'var/cache/misc']) await ensureDir(root, dir, 0o755);
+  // apk-tools makes the scripts' directory private (apk_make_dirs(…, 0700, 0755)).
+  await ensureDir(root, SCRIPT_EXEC_DIR, 0o700);
   for (const [name, key] of options.keys) {
     const pem = key.export({ type: 'spki', format: 'pem' });
     await writeFileAtomic(join(root, DB_PATHS.keys, name), pem, { mode: 0o644, ...epochTime });

@@ -104,3 +104,18 @@ export function satisfies(dep: Dependency, providerName: string, providerVersion
   if (providerName !== dep.name) return dep.conflict;
   return versionMatches(dep, providerVersion, checksum) !== dep.conflict;
 }
+
+/**
+ * `apk add` on a world: each atom replaces the world's atom for the same
+ * name ("a" then "a>=2" leaves "a>=2"), or is appended.
+ */
+export function addToWorld(world: readonly string[], atoms: readonly string[]): string[] {
+  const nameOf = (atom: string): string => parseDependency(atom).name;
+  const out = [...world];
+  for (const atom of atoms) {
+    const at = out.findIndex((w) => nameOf(w) === nameOf(atom));
+    if (at >= 0) out[at] = atom;
+    else out.push(atom);
+  }
+  return out;
+}

@@ -14,7 +14,6 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { EibError } from '../errors.js';
 import {
   DEFAULT_DIR_ACL,
   indexLines,
@@ -31,6 +30,8 @@ import { packageLabel, readApk, type ApkControl, type ApkDataEntry, type ScriptN
 import { runScript, type ScriptRunner } from './scripts.js';
 import { checksumOnDisk, loadProtectedPaths } from './protected-paths.js';
 import { matchTriggers } from './triggers.js';
+import { recordedFiles, removePackageFiles } from './remove.js';
+import { addToWorld } from './dependency.js';
 import type { PackageInfo } from './types.js';
 
 export type InstallProgressEvent =
@@ -39,13 +40,23 @@ export type InstallProgressEvent =
   | { type: 'script'; package: string; script: ScriptName }
   | { type: 'trigger'; package: string; directories: string[] }
   | { type: 'skip'; package: string; reason: string }
+  | { type: 'remove'; package: string }
   | { type: 'database' };
 
 export interface InstallOptions {
   /** The root directory (inside the namespace, where uid 0 is mapped). */
   root: string;
-  /** Packages in install order (the solver's order). */
+  /**
+   * Packages in install order (the solver's order). One whose name is
+   * installed already at another version or build is upgraded (or
+   * downgraded) in place: pre-upgrade, its files, post-upgrade, and the
+   * files the old version had and the new one does not are removed.
+   */
   packages: PackageInfo[];
+  /** Names of installed packages to purge first, as apk does (pre-deinstall, files, post-deinstall). */
+  remove?: readonly string[];
+  /** The repository tag each package is pinned to, by name (apk records it as s: in the database). */
+  tags?: Readonly<Record<string, string>>;
   /** Returns the path of the package's .apk on local disk (downloading it when needed). */
   openPackage: (pkg: PackageInfo) => Promise<string>;
   /** Trusted keys by file name ("alpine-devel@…rsa.pub"); copied to etc/apk/keys. */
@@ -105,6 +116,13 @@ class Ownership {
 
   get(path: string): InstalledPackage | undefined {
     return this.owners.get(path);
+  }
+
+  /** Forgets `path` when `pkg` still owns it; whether it did. */
+  release(path: string, pkg: InstalledPackage): boolean {
+    if (this.owners.get(path) !== pkg) return false;
+    this.owners.delete(path);
+    return true;
   }
 
   /** Moves `path` from its current owner's file list to `pkg`. */
@@ -203,8 +221,27 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
     if (!outcome.ok) scriptFailed(record, outcome.error ?? `${packageLabel(record)}.${script}: failed`, outcome.output);
   };
 
+  /** Deletes the files `record` still owns among `files`, and its directories nothing else owns. */
+  const dropFiles = async (record: InstalledPackage, files: Map<string, string | undefined>): Promise<void> => {
+    for (const path of [...files.keys()]) if (!ownership.release(path, record)) files.delete(path);
+    const ownedElsewhere = new Set(db.packages.filter((p) => p !== record).flatMap((p) => p.dirs.map((d) => d.name)));
+    const result = await removePackageFiles({ root, protectedPaths, ownedElsewhere, files, dirs: record.dirs.map((d) => d.name) });
+    for (const dir of result.touched) touched.add(dir);
+    for (const path of result.kept) warnings.push(`${packageLabel(record)}: /${path} was changed in the root and is kept`);
+  };
+
   let failed = false;
   try {
+    for (const name of options.remove ?? []) {
+      const record = db.packages.find((p) => p.name === name);
+      if (!record) continue;
+      progress({ type: 'remove', package: packageLabel(record) });
+      await run(record, 'pre-deinstall', [record.version]);
+      db.packages.splice(db.packages.indexOf(record), 1);
+      await dropFiles(record, recordedFiles(record));
+      await run(record, 'post-deinstall', [record.version]);
+    }
+
     let index = 0;
     for await (const [pkg, path] of limitedPrefetch(options.packages, options.prefetch ?? 2, async (p) => {
       progress({ type: 'fetch', package: packageLabel(p) });
@@ -213,21 +250,25 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
       index++;
       const label = packageLabel(pkg);
       const existing = db.packages.find((p) => p.name === pkg.name);
-      if (existing) {
-        if (existing.version === pkg.version) {
-          progress({ type: 'skip', package: label, reason: 'already installed' });
-          continue;
-        }
-        throw new EibError('EUPGRADE', `${label}: ${existing.name}-${existing.version} is already installed by an earlier stage; eib does not upgrade packages across stages — pin one version`);
+      if (existing && existing.version === pkg.version && (pkg.checksum === '' || existing.checksum === pkg.checksum)) {
+        progress({ type: 'skip', package: label, reason: 'already installed' });
+        continue;
       }
       progress({ type: 'install', package: label, index, total: options.packages.length });
       const file = await open(path, 'r');
       try {
-        const record = await installOne(file, pkg);
+        const record = await installOne(file, pkg, existing);
+        if (existing) {
+          // apk drops the old record and appends the new one; what the old version
+          // shipped and the new one does not (still listed under the old record) goes.
+          db.packages.splice(db.packages.indexOf(existing), 1);
+          await dropFiles(existing, recordedFiles(existing));
+        }
         db.packages.push(record);
         ownership.add(record);
         installed.push(pkg);
-        await run(record, 'post-install', [pkg.version]);
+        if (existing) await run(record, 'post-upgrade', [pkg.version, existing.version]);
+        else await run(record, 'post-install', [pkg.version]);
       } finally {
         await file.close();
       }
@@ -248,7 +289,7 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
     const written = writeDatabase({
       root,
       packages: db.packages,
-      world: [...db.world, ...options.world],
+      world: addToWorld(db.world, options.world),
       arch: options.arch,
       repositories: options.repositories,
       keys: options.keys,
@@ -259,7 +300,7 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
   }
   return { installed, warnings };
 
-  async function installOne(file: FileHandle, pkg: PackageInfo): Promise<InstalledPackage> {
+  async function installOne(file: FileHandle, pkg: PackageInfo, upgradeFrom?: InstalledPackage): Promise<InstalledPackage> {
     const label = packageLabel(pkg);
     const plan = new ExtractionPlan(root, label);
     const entries: ApkDataEntry[] = [];
@@ -279,6 +320,8 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
         ...(options.allowUntrusted === undefined ? {} : { allowUntrusted: options.allowUntrusted }),
         onControl: (control) => {
           record = newRecord(pkg, pkg.checksum || 'Q1', control);
+          const tag = options.tags?.[pkg.name];
+          if (tag) record.extraLines.push(`s:${tag}`);
         },
         onEntry: async (entry, content, verified) => {
           await plan.check(entry);
@@ -314,8 +357,10 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
       checksum = read.checksum;
       record.checksum = checksum;
       record.indexLines = indexLines(pkg, checksum);
-      // The pre-install sees the root without the package's files, as with apk.
-      await run(record, 'pre-install', [pkg.version]);
+      // The pre-install sees the root without the package's files, as with apk;
+      // the pre-upgrade sees the old version's.
+      if (upgradeFrom) await run(record, 'pre-upgrade', [pkg.version, upgradeFrom.version]);
+      else await run(record, 'pre-install', [pkg.version]);
       await journal.commit(plan.shipped);
     } catch (e) {
       await journal.rollback();

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ScriptName } from './package-file.js';
 
 export interface ScriptRequest {
@@ -50,7 +50,11 @@ export async function runScript(options: {
 }): Promise<ScriptOutcome> {
   const label = `${options.pkg.name}-${options.pkg.version}.${options.script}`;
   const dir = join(options.root, SCRIPT_EXEC_DIR);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // As apk-tools: parents 0755, the scripts' directory itself 0700.
+  await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
+  await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
   // A random suffix keeps a script from clobbering a file a package might ship there.
   const name = `${label}.${randomBytes(4).toString('hex')}`;
   const hostPath = join(dir, name);

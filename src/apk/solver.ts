@@ -266,7 +266,7 @@ class Solver {
     if (d.tag !== undefined) {
       const id = this.tagIds.get(d.tag);
       if (!allowTag || id === undefined) {
-        throw new EibError('EREPO', `"${text}": no repository is tagged "${d.tag}"; tag one (repositories: - { url, tag: ${d.tag} }) or drop "@${d.tag}"`, { exitCode: 2 });
+        throw new EibError('EREPO', `"${text}": no repository is tagged "${d.tag}"; tag one in alpine.repositories ("@${d.tag} URL") or drop "@${d.tag}"`, { exitCode: 2 });
       }
       tag = id;
     }

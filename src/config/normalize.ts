@@ -11,6 +11,7 @@ import { bytesFromSize } from './bytes.js';
 import { keyFiles } from './semantic.js';
 import { ALPINE_KEYS_DIR, releaseRepositories } from './alpine-release.js';
 import type { BootConfig, CacheConfig, Config, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
+import { formatRepositoryEntry, parseRepositoryEntry } from './repository-entry.js';
 
 export const DEFAULT_OCI_DIR = 'out/oci';
 export const DEFAULT_TAG = 'latest';
@@ -99,7 +100,10 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
 
   const repositories = [
     ...(release === undefined ? [] : releaseRepositories(release, file.alpine.mirror)),
-    ...(file.alpine.repositories ?? []).map((r) => (isHttpUrl(r) ? r : abs(r))),
+    ...(file.alpine.repositories ?? []).map((r) => {
+      const entry = parseRepositoryEntry(r);
+      return formatRepositoryEntry({ ...entry, location: isHttpUrl(entry.location) ? entry.location : abs(entry.location) });
+    }),
   ];
 
   return {
@@ -113,7 +117,7 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
       allowUntrusted: file.alpine['allow-untrusted'] ?? false,
       scriptsFatal: file.alpine['scripts-fatal'] ?? false,
       // Local repositories are paths of this host: by default the image lists only the URL ones.
-      imageRepositories: file.alpine['image-repositories'] ?? repositories.filter(isHttpUrl),
+      imageRepositories: file.alpine['image-repositories'] ?? repositories.filter((r) => isHttpUrl(parseRepositoryEntry(r).location)),
     },
     stages,
     outputs,

@@ -11,6 +11,7 @@ import { expandPath, isHttpUrl, pathKind } from './paths.js';
 import { displayPath } from './schema-problems.js';
 import { looksLikeScriptPath } from './scripts.js';
 import type { DataPath, Problem } from './yaml-source.js';
+import { parseRepositoryEntry } from './repository-entry.js';
 
 export interface PathContext {
   /** The config's folder. */
@@ -99,9 +100,25 @@ export async function semanticProblems(data: unknown, ctx: PathContext): Promise
 
   const alpine = isObj(data['alpine']) ? data['alpine'] : undefined;
   if (alpine) {
+    const tags = new Set<string>();
     for (const { value, index } of strings(alpine['repositories'])) {
-      if (!isHttpUrl(value) && !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value)) {
-        await expectPath(['alpine', 'repositories', index], value, 'directory', 'a repository directory (holding <arch>/APKINDEX.tar.gz) or an http(s) URL');
+      const { location, tag } = parseRepositoryEntry(value);
+      if (tag !== undefined) tags.add(tag);
+      if (!isHttpUrl(location) && !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(location)) {
+        await expectPath(['alpine', 'repositories', index], location, 'directory', 'a repository directory (holding <arch>/APKINDEX.tar.gz) or an http(s) URL');
+      }
+    }
+    // name@tag asks for a tagged repository: it must exist.
+    for (const [i, stage] of (Array.isArray(data['stages']) ? (data['stages'] as unknown[]) : []).entries()) {
+      if (!isObj(stage)) continue;
+      for (const { value, index } of strings(stage['packages'])) {
+        const tag = /^!?[^@<>=~]+@([^<>=~]*)/.exec(value)?.[1];
+        if (tag === undefined || tags.has(tag)) continue;
+        problems.push({
+          path: ['stages', i, 'packages', index],
+          at: 'value',
+          message: `stages[${i}].packages[${index}]: "${value}" asks for repository tag "${tag}", but no repository is tagged so; expected an alpine.repositories entry "@${tag} URL"${tags.size > 0 ? ` (tags: ${[...tags].join(', ')})` : ''}`,
+        });
       }
     }
     for (const { value, index } of strings(alpine['keys'])) {

@@ -278,6 +278,8 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
     lowers: run.lowers.map((c) => checkpoints.snapshotPath(c.key)).reverse(),
     stage,
     packages: paths,
+    ...(packages.remove.length > 0 ? { remove: packages.remove } : {}),
+    ...(Object.keys(packages.tags).length > 0 ? { tags: packages.tags } : {}),
     world: packages.world,
     repositories: [...config.alpine.imageRepositories],
     keys: [...config.alpine.keys],

@@ -10,15 +10,21 @@ import type { PackageInfo } from '../apk/types.js';
 import { loadKeys } from '../apk/keys.js';
 import { openRepository, type Repository } from '../apk/repository.js';
 import { sharedGet } from '../remote/shared-get.js';
-import { solve } from '../apk/solver.js';
+import { planChanges, type Change } from '../apk/solver.js';
+import { addToWorld } from '../apk/dependency.js';
 import { EibError, wrapError } from '../errors.js';
 import { LOCK_FILE, pinnedPackages, type LockedPackage } from '../project/lock-file.js';
+import { parseRepositoryEntry } from '../config/repository-entry.js';
 
 export interface StagePackages {
   /** The apk world after this stage. */
   world: string[];
-  /** Packages this stage installs, in install order. */
+  /** Packages this stage installs, upgrades, downgrades or replaces, in install order. */
   install: PackageInfo[];
+  /** Names of installed packages this stage removes (apk purges them before installing). */
+  remove: string[];
+  /** Repository tag of each package this stage installs from a tagged repository, by name. */
+  tags: Record<string, string>;
 }
 
 export interface Resolution {
@@ -36,10 +42,6 @@ export interface ResolveOptions {
   fromArchive?: (pin: LockedPackage) => Promise<PackageInfo | undefined>;
 }
 
-function packageId(p: PackageInfo): string {
-  return `${p.name}-${p.version}`;
-}
-
 export async function resolveStages(config: Config, arch: AlpineArch, options: ResolveOptions = {}): Promise<Resolution> {
   const needsPackages = config.stages.some((s) => s.packages.length > 0);
   // A fully locked build can go on without a repository it cannot reach: its pins come from the archive.
@@ -47,7 +49,8 @@ export async function resolveStages(config: Config, arch: AlpineArch, options: R
   const keys = loadKeys([...config.alpine.keys]);
   const repositories: Repository[] = [];
   if (needsPackages) {
-    for (const url of config.alpine.repositories) {
+    for (const line of config.alpine.repositories) {
+      const { location: url, tag } = parseRepositoryEntry(line);
       try {
         repositories.push(
           await openRepository({
@@ -57,6 +60,7 @@ export async function resolveStages(config: Config, arch: AlpineArch, options: R
             cacheDir: config.cache.dir,
             allowUntrusted: config.alpine.allowUntrusted,
             http: sharedGet,
+            ...(tag === undefined ? {} : { tag }),
             ...(options.offline === undefined ? {} : { offline: options.offline }),
             ...(options.warn === undefined ? {} : { onWarning: options.warn }),
           }),
@@ -69,28 +73,47 @@ export async function resolveStages(config: Config, arch: AlpineArch, options: R
     }
   }
   const stages: StagePackages[] = [];
-  const world: string[] = [];
-  const installed = new Map<string, PackageInfo>();
+  let world: string[] = [];
+  /** What the root holds after the stages so far, in database order, and the tag each was pinned to. */
+  let installed: PackageInfo[] = [];
+  const installedTags = new Map<string, string>();
   for (const stage of config.stages) {
-    for (const p of stage.packages) if (!world.includes(p)) world.push(p);
+    world = addToWorld(world, stage.packages);
     let install: PackageInfo[] = [];
+    let remove: string[] = [];
+    const tags: Record<string, string> = {};
     if (stage.packages.length > 0) {
       const locked = options.locked?.[stage.name];
-      if (locked) {
-        install = await pinnedPackages(locked, repositories.flatMap((r) => r.packages), stage.name, options.fromArchive);
-      } else {
-        if (options.locked) options.warn?.(`stage ${stage.name} is not pinned in eib.lock.json; run eib lock --update to pin it`);
-        let all: PackageInfo[];
-        try {
-          all = solve({ world: [...world], repositories, installed: [...installed.values()], arch });
-        } catch (e) {
-          throw wrapError(`stage ${stage.name}: resolving packages`, e);
+      let changes: Change[];
+      try {
+        if (locked) {
+          install = await pinnedPackages(locked, repositories.flatMap((r) => r.packages), stage.name, options.fromArchive);
+          // What the pins replace, and their tags: apk's answer when only the pinned and installed packages exist.
+          const keep = new Set([...install, ...installed]);
+          const pools = repositories.map((r) => ({ ...r, packages: r.packages.filter((p) => keep.has(p)) }));
+          const elsewhere = [...keep].filter((p) => !pools.some((r) => r.packages.includes(p)));
+          pools.push({ url: LOCK_FILE, arch, description: LOCK_FILE, packages: elsewhere });
+          changes = planChanges({ world, repositories: pools, installed, installedTags, arch });
+        } else {
+          if (options.locked) options.warn?.(`stage ${stage.name} is not pinned in eib.lock.json; run eib lock --update to pin it`);
+          changes = planChanges({ world, repositories, installed, installedTags, arch });
+          install = changes.flatMap((c) => (c.new && c.new !== c.old ? [c.new] : []));
         }
-        install = all.filter((p) => installed.get(p.name) === undefined || packageId(installed.get(p.name)!) !== packageId(p));
+      } catch (e) {
+        throw wrapError(`stage ${stage.name}: resolving packages`, e);
       }
-      for (const p of install) installed.set(p.name, p);
+      remove = changes.flatMap((c) => (c.old && !c.new ? [c.old.name] : []));
+      for (const c of changes) {
+        if (!c.new) continue;
+        installedTags.set(c.new.name, c.tag);
+        if (c.tag !== '' && install.includes(c.new)) tags[c.new.name] = c.tag;
+      }
+      for (const name of remove) installedTags.delete(name);
+      // The next stage's apk reads the database as apk writes it: sorted by name.
+      const replaced = new Set([...remove, ...install.map((p) => p.name)]);
+      installed = [...installed.filter((p) => !replaced.has(p.name)), ...install].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     }
-    stages.push({ world: [...world], install });
+    stages.push({ world: [...world], install, remove, tags });
   }
   return { keys, repositories, stages };
 }

@@ -40,6 +40,10 @@ export interface StageTaskPayload {
   stage: Stage;
   /** Packages to install, in order, with the path of each verified-size cached .apk. */
   packages: { info: PackageInfo; path: string }[];
+  /** Names of installed packages to remove first (replaced by what this stage installs). */
+  remove?: string[];
+  /** Repository tags of the packages pinned to a tagged repository, by name. */
+  tags?: Record<string, string>;
   world: string[];
   /** What /etc/apk/repositories lists in the image (alpine.image-repositories). */
   repositories: string[];
@@ -98,16 +102,19 @@ async function stageSteps(payload: StageTaskPayload, report: (event: StageProgre
     // Scripts run in `root` (with /proc, /sys, /dev); files are written
     // through `files`, so what packages ship below those mounts stays.
     const { root, files } = mounted;
-    const needsChroot = payload.packages.length > 0 || stage.run.length > 0;
+    const remove = payload.remove ?? [];
+    const needsChroot = payload.packages.length > 0 || remove.length > 0 || stage.run.length > 0;
     if (needsChroot) await ensureEmulation(arch);
 
-    if (payload.packages.length > 0) {
+    if (payload.packages.length > 0 || remove.length > 0) {
       steps.push('packages');
       report({ type: 'step', step: 'packages' });
       const byName = new Map(payload.packages.map((p) => [p.info, p.path]));
       const result = await installPackages({
         root: files,
         packages: payload.packages.map((p) => p.info),
+        remove,
+        ...(payload.tags ? { tags: payload.tags } : {}),
         openPackage: async (pkg) => byName.get(pkg) ?? payload.packages.find((p) => p.info.name === pkg.name)!.path,
         keys: loadKeys(payload.keys),
         world: payload.world,

@@ -257,3 +257,70 @@ test('a changed configuration file in /etc is kept; the package version goes to 
   const installed = readFileSync(join(w.root, 'lib/apk/db/installed'), 'utf8');
   assert.match(installed, new RegExp(`\\nR:app\\.conf\\nZ:${q1('package\n').replace(/[+/]/g, '\\$&')}\\n`));
 });
+
+test('a later stage upgrades a package in place and purges one: old files go, scripts get apk arguments, the database follows apk', async () => {
+  const w = workspace();
+  const scripts = (tag: string): NonNullable<BuildPackage['scripts']> => ({
+    'post-install': `#!/bin/sh\necho ${tag}\n`,
+    'pre-upgrade': `#!/bin/sh\necho ${tag}\n`,
+    'post-upgrade': `#!/bin/sh\necho ${tag}\n`,
+    'pre-deinstall': `#!/bin/sh\necho ${tag}\n`,
+    'post-deinstall': `#!/bin/sh\necho ${tag}\n`,
+  });
+  const lib1: BuildPackage = {
+    name: 'libfoo',
+    version: '1.0-r0',
+    scripts: scripts('lib1'),
+    files: [
+      { path: 'usr/', type: 'directory' },
+      { path: 'usr/lib/', type: 'directory' },
+      { path: 'usr/lib/libfoo.so.1', content: 'one' },
+      { path: 'usr/share/', type: 'directory' },
+      { path: 'usr/share/foo/', type: 'directory' },
+      { path: 'usr/share/foo/old.txt', content: 'old' },
+      { path: 'etc/', type: 'directory' },
+      { path: 'etc/foo.conf', content: 'a=1\n' },
+    ],
+  };
+  const lib2: BuildPackage = {
+    ...lib1,
+    version: '2.0-r0',
+    scripts: scripts('lib2'),
+    files: [
+      { path: 'usr/', type: 'directory' },
+      { path: 'usr/lib/', type: 'directory' },
+      { path: 'usr/lib/libfoo.so.2', content: 'two' },
+      { path: 'etc/', type: 'directory' },
+      { path: 'etc/foo.conf', content: 'a=2\n' },
+    ],
+  };
+  const extra: BuildPackage = { name: 'extra', version: '1', scripts: scripts('extra'), files: [{ path: 'opt/', type: 'directory' }, { path: 'opt/extra/', type: 'directory' }, { path: 'opt/extra/x', content: 'x' }] };
+  const other: BuildPackage = { name: 'other', version: '1', files: [{ path: 'usr/', type: 'directory' }, { path: 'usr/lib/', type: 'directory' }, { path: 'usr/lib/other', content: 'o' }] };
+  const [lib1Info, extraInfo, otherInfo, lib2Info] = await shelve(w.shelf, [lib1, extra, other, lib2]);
+  await install(w.root, w.shelf, [lib1Info!, extraInfo!, otherInfo!], { world: ['libfoo', 'extra', 'other'] });
+
+  const { runner, calls } = recordingRunner();
+  const second = await install(w.root, w.shelf, [lib2Info!], { remove: ['extra'], world: ['libfoo>=2'], runScript: runner });
+  assert.deepEqual(second.installed.map((p) => `${p.name}-${p.version}`), ['libfoo-2.0-r0']);
+  assert.deepEqual(
+    calls.map((c) => [c.script.replace(/^\/lib\/apk\/exec\//, '').replace(/\.[0-9a-f]{8}$/, ''), c.args, c.body.trim().split('\n')[1]]),
+    [
+      ['extra-1.pre-deinstall', ['1'], 'echo extra'],
+      ['extra-1.post-deinstall', ['1'], 'echo extra'],
+      ['libfoo-2.0-r0.pre-upgrade', ['2.0-r0', '1.0-r0'], 'echo lib2'],
+      ['libfoo-2.0-r0.post-upgrade', ['2.0-r0', '1.0-r0'], 'echo lib2'],
+    ],
+  );
+  assert.equal(readFileSync(join(w.root, 'usr/lib/libfoo.so.2'), 'utf8'), 'two');
+  assert.equal(readFileSync(join(w.root, 'etc/foo.conf'), 'utf8'), 'a=2\n', 'an unchanged configuration file is upgraded');
+  for (const gone of ['usr/lib/libfoo.so.1', 'usr/share/foo/old.txt', 'usr/share/foo', 'opt/extra/x', 'opt/extra']) {
+    assert.ok(!existsSync(join(w.root, gone)), `${gone} should be gone`);
+  }
+  assert.ok(existsSync(join(w.root, 'usr/lib/other')) && existsSync(join(w.root, 'usr/share')) === false, 'directories other packages own stay, empty unowned ones go');
+  const db = readFileSync(join(w.root, 'lib/apk/db/installed'), 'utf8');
+  assert.deepEqual([...db.matchAll(/^P:(.*)\nV:(.*)$/gm)].map((m) => `${m[1]}-${m[2]}`), ['libfoo-2.0-r0', 'other-1'], 'apk writes the database sorted by name');
+  assert.doesNotMatch(db, /libfoo\.so\.1|old\.txt/);
+  assert.equal(readFileSync(join(w.root, 'etc/apk/world'), 'utf8'), 'extra\nlibfoo>=2\nother\n');
+  const stored = execFileSync('tar', ['tf', join(w.root, 'lib/apk/db/scripts.tar')], { encoding: 'utf8' });
+  assert.ok(!/extra-1|libfoo-1\.0-r0/.test(stored), `scripts of removed versions are dropped:\n${stored}`);
+});

@@ -133,7 +133,7 @@ const CASES: Case[] = [
     name: 'a repository with another URL scheme, and a local one that does not exist',
     yaml: BASE.replace('[https://dl-cdn.alpinelinux.org/alpine/v3.20/main]', '[ftp://mirror.example/alpine, ./repo/main]'),
     expected: [
-      'eib.yaml:4:18: alpine.repositories[0]: "ftp://mirror.example/alpine" is not valid; expected an http:// or https:// URL, or a local path',
+      'eib.yaml:4:18: alpine.repositories[0]: "ftp://mirror.example/alpine" is not valid; expected an http:// or https:// URL, or a local path, optionally tagged as "@tag URL"',
       'eib.yaml:4:47: alpine.repositories[1]: ./repo/main does not exist ($DIR/repo/main); expected a repository directory (holding <arch>/APKINDEX.tar.gz) or an http(s) URL, relative to the folder of eib.yaml',
     ],
   },
@@ -262,6 +262,14 @@ const CASES: Case[] = [
     name: 'a cache registry with a scheme',
     yaml: `${BASE}cache:\n  registry: https://cache.example.com/eib\n`,
     expected: ['eib.yaml:10:13: cache.registry: "https://cache.example.com/eib" is not valid; expected host[:port]/repository, like "127.0.0.1:5000/eib-cache"'],
+  },
+  {
+    name: 'a package asking for a repository tag that no repository has',
+    yaml: BASE.replace('[https://dl-cdn.alpinelinux.org/alpine/v3.20/main]', '[https://dl-cdn.alpinelinux.org/alpine/v3.20/main, "@edge https://dl-cdn.alpinelinux.org/alpine/edge/main"]').replace('[busybox]', '[busybox, curl@testing]'),
+    expected: [
+      'eib.yaml:8:25: stages[0].packages[1]: "curl@testing" asks for repository tag "testing", but no repository is tagged so; expected an alpine.repositories entry "@testing URL" (tags: edge)',
+    ],
+    cli: true,
   },
   {
     name: 'a negative epoch',

@@ -218,3 +218,21 @@ stages:
     ],
   );
 });
+
+test('a tagged repository is written "@tag LOCATION" and keeps its tag; name@tag packages name it', async () => {
+  const dir = writeTree({
+    'edge/x86_64/.keep': '',
+    'eib.yaml': `name: t
+arch: x86_64
+alpine:
+  repositories: [https://example.com/alpine/main, "@edge ./edge", "@community https://example.com/alpine/community"]
+  allow-untrusted: true
+stages:
+  - name: a
+    packages: [busybox, curl@edge]
+`,
+  });
+  const config = await loadConfig({ path: 'eib.yaml', cwd: dir, env: ENV });
+  assert.deepEqual(config.alpine.repositories, ['https://example.com/alpine/main', `@edge ${join(dir, 'edge')}`, '@community https://example.com/alpine/community']);
+  assert.deepEqual(config.stages[0]!.packages, ['busybox', 'curl@edge']);
+});

@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ApkIndexParser } from '../../../src/apk/index-file.js';
 import type { Repository } from '../../../src/apk/repository.js';
+import { addToWorld } from '../../../src/apk/dependency.js';
 import { describeChange, planChanges } from '../../../src/apk/solver.js';
 import type { PackageInfo } from '../../../src/apk/types.js';
 import { REPO_ROOT } from '../../helpers/user.js';
@@ -93,18 +94,6 @@ function loadRepo(file: string, tag?: string): Repository {
   parser.write(readFileSync(join(VECTORS, file), 'utf8'));
   const packages = parser.end();
   return { url: `/vectors/${tag ?? ''}/${file}`, arch: 'x86_64', description: file, packages, ...(tag ? { tag } : {}) };
-}
-
-/** `apk add` semantics for the world: an atom replaces the world's atom of the same name. */
-function addToWorld(world: readonly string[], atoms: readonly string[]): string[] {
-  const nameOf = (atom: string): string => /^!?([^@<>=~]+)/.exec(atom)![1]!;
-  const out = [...world];
-  for (const atom of atoms) {
-    const at = out.findIndex((w) => nameOf(w) === nameOf(atom));
-    if (at >= 0) out[at] = atom;
-    else out.push(atom);
-  }
-  return out;
 }
 
 /** What eib prints for the vector, in @EXPECT's form (changes numbered; an error as apk words it). */
