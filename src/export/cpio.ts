@@ -158,7 +158,7 @@ export async function* tarToCpio(tar: AsyncIterable<Buffer>, options: CpioOption
       yield pad(size);
     }
   }
-  yield header(TRAILER, { ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, size: 0, rdevmajor: 0, rdevminor: 0 });
+  yield newcTrailer();
 }
 
 /** Tar paths as cpio names: relative, the root as ".". */
@@ -167,7 +167,7 @@ export function cpioName(tarPath: string): string {
   return p === '' ? '.' : p;
 }
 
-interface Fields {
+export interface Fields {
   ino: number;
   mode: number;
   uid: number;
@@ -183,6 +183,20 @@ function hex(n: number): string {
   if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new ExportError('ECPIO', `value ${n} does not fit a cpio newc field (32 bits); an initramfs cannot hold this image`);
   return n.toString(16).padStart(8, '0');
 }
+
+/** One whole entry (header, name, data, padding), for archives made from scratch rather than from a tar. */
+export function newcEntry(name: string, f: Omit<Fields, 'ino' | 'nlink' | 'size'> & { ino: number; data?: Buffer }): Buffer {
+  const data = f.data ?? Buffer.alloc(0);
+  return Buffer.concat([header(name, { ...f, nlink: (f.mode & 0o170000) === TYPE_BITS.dir ? 2 : 1, size: data.length }), data, pad(data.length)]);
+}
+
+/** The entry that ends an archive. */
+export function newcTrailer(): Buffer {
+  return header(TRAILER, { ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, size: 0, rdevmajor: 0, rdevminor: 0 });
+}
+
+/** File type bits of cpio modes (S_IFREG, S_IFDIR, …), by tar entry type. */
+export const CPIO_TYPE = TYPE_BITS;
 
 /** The 110-byte header, the NUL-terminated name and the padding to 4 bytes. */
 function header(name: string, f: Fields): Buffer {
