@@ -129,7 +129,7 @@ export async function bootImage(config: Config, options: BootOptions = {}): Prom
       await kernelDone;
     }
 
-    const append = [`console=${machine.console}`, ...medium.kernelArgs, 'panic=-1', ...(testMode ? ['quiet'] : []), boot.append].filter((a) => a !== '').join(' ');
+    const append = [`console=${machine.console}`, ...medium.kernelArgs, 'panic=-1', boot.append].filter((a) => a !== '').join(' ');
     const network = boot.network ? ['-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0,romfile='] : ['-nic', 'none'];
     const args = [...machineArgs(machine, boot.memory), '-kernel', kernelPath, ...medium.qemuArgs, '-append', append, ...network];
     const kernelLabel = imageKernel !== undefined ? `/${imageKernel} (from the image)` : boot.kernel!;

@@ -3,12 +3,13 @@ import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
 import { ALPINE_ARCHES, type AlpineArch } from '../config/types.js';
 import { isEibError } from '../errors.js';
+import { bootChecks } from '../boot/doctor.js';
 import { formatDoctorReport, runDoctor } from '../sandbox/doctor.js';
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Check that this host can build images without root.';
   static override description =
-    'Checks the kernel, user namespaces, subordinate ids, overlayfs, binfmt_misc, qemu for each arch (of --arch, else of eib.yaml, else aarch64) and mke2fs. Exits 1 when a build would fail.';
+    'Checks the kernel, user namespaces, subordinate ids, overlayfs, binfmt_misc, qemu for each arch (of --arch, else of eib.yaml, else aarch64), mke2fs, and qemu-system for eib boot. Exits 1 when a build would fail.';
   static override flags = {
     arch: Flags.string({ summary: 'Arch to check emulation for (repeatable).', multiple: true, options: [...ALPINE_ARCHES] }),
   };
@@ -16,7 +17,7 @@ export default class Doctor extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Doctor);
     const arches = (flags.arch as AlpineArch[] | undefined) ?? (await this.configArches(flags.config));
-    const report = await runDoctor({ arches });
+    const report = await runDoctor({ arches, extra: bootChecks(arches) });
     this.out.result(report, formatDoctorReport(report));
     if (!report.ok) this.exit(1);
   }

@@ -39,7 +39,8 @@ const MIN_KERNEL: [number, number] = [5, 11];
 const USERNS_BINFMT_KERNEL: [number, number] = [6, 7];
 const SBIN_PATH = '/usr/local/sbin:/usr/sbin:/sbin';
 
-export async function runDoctor(options: { arches: readonly AlpineArch[] }): Promise<DoctorReport> {
+/** `extra`: checks of modules above the sandbox (eib boot's qemu-system), reported after these. */
+export async function runDoctor(options: { arches: readonly AlpineArch[]; extra?: readonly DoctorCheck[] }): Promise<DoctorReport> {
   const arches = [...new Set(options.arches)];
   const foreign = arches.filter((a) => !isNativeArch(a));
   const checks: DoctorCheck[] = [];
@@ -154,6 +155,7 @@ export async function runDoctor(options: { arches: readonly AlpineArch[] }): Pro
     ...(mke2fs === undefined ? { fix: 'install e2fsprogs (Debian/Ubuntu: apt install e2fsprogs)' } : {}),
   });
 
+  checks.push(...(options.extra ?? []));
   return { ok: checks.every((c) => c.ok || !c.required), arches, checks };
 }
 

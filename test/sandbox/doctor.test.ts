@@ -17,7 +17,7 @@ test('eib doctor passes on this host, one line per check', async () => {
   const r = await runEib(['doctor'], { cwd: userTempDir() });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const lines = r.stdout.trim().split('\n');
-  for (const name of ['kernel', 'user namespaces', 'subordinate ids', 'newuidmap/newgidmap', 'overlayfs (userxattr)', 'binfmt_misc', 'qemu-aarch64-static', 'mke2fs']) {
+  for (const name of ['kernel', 'user namespaces', 'subordinate ids', 'newuidmap/newgidmap', 'overlayfs (userxattr)', 'binfmt_misc', 'qemu-aarch64-static', 'mke2fs', 'qemu-system-aarch64']) {
     assert.ok(
       lines.some((l) => l.startsWith('ok') && l.includes(name)),
       `an ok line for ${name} in:\n${r.stdout}`,
@@ -51,4 +51,6 @@ test('without qemu on PATH, eib doctor fails and names qemu-user-static', async 
   assert.match(qemuLine ?? '', /^missing .*qemu-user-static/);
   assert.match(r.stdout, /^ok +overlayfs/m, 'the namespace checks still run');
   assert.match(r.stdout, /A build would fail here/);
+  const bootLine = r.stdout.split('\n').find((l) => l.includes('qemu-system-aarch64'));
+  assert.match(bootLine ?? '', /^warning .*needed by eib boot.*apt install qemu-system-arm/, 'eib boot\'s machine is a warning: builds do not need it');
 });
