@@ -79,10 +79,13 @@ export interface ParsedCheckpointManifest {
   layer: Descriptor | null;
 }
 
-/** Check that a pulled manifest stores the checkpoint `key`; IntegrityError otherwise. */
-export function parseCheckpointManifest(bytes: Buffer, where: string, key: string): ParsedCheckpointManifest {
-  const refuse = (why: string): IntegrityError =>
-    new IntegrityError('EINTEGRITY', `${where}: ${why}; refusing it. Something other than eib wrote this tag, or the entry is corrupt: delete the tag from the registry`);
+/** The refusal of a registry entry eib wrote (a checkpoint, an archived package) that is not what its tag names. */
+export function entryRefusal(where: string): (why: string) => IntegrityError {
+  return (why) => new IntegrityError('EINTEGRITY', `${where}: ${why}; refusing it. Something other than eib wrote this tag, or the entry is corrupt: delete the tag from the registry`);
+}
+
+/** A pulled OCI image manifest, as a shape still to check; refused when it is not one. */
+export function readEntryManifest(bytes: Buffer, refuse: (why: string) => IntegrityError): Partial<ImageManifest> {
   let m: Partial<ImageManifest>;
   try {
     m = JSON.parse(bytes.toString('utf8')) as Partial<ImageManifest>;
@@ -90,6 +93,13 @@ export function parseCheckpointManifest(bytes: Buffer, where: string, key: strin
     throw refuse('the manifest is not JSON');
   }
   if (m === null || typeof m !== 'object' || m.mediaType !== MediaType.ImageManifest) throw refuse('it is not an OCI image manifest');
+  return m;
+}
+
+/** Check that a pulled manifest stores the checkpoint `key`; IntegrityError otherwise. */
+export function parseCheckpointManifest(bytes: Buffer, where: string, key: string): ParsedCheckpointManifest {
+  const refuse = entryRefusal(where);
+  const m = readEntryManifest(bytes, refuse);
   if (m.artifactType !== CHECKPOINT_MEDIA_TYPE || m.config?.mediaType !== CHECKPOINT_MEDIA_TYPE) throw refuse(`it is not an eib checkpoint (artifactType ${JSON.stringify(m.artifactType)})`);
   if (m.annotations?.[Annotation.CacheKey] !== key) throw refuse(`it is annotated with cache key ${JSON.stringify(m.annotations?.[Annotation.CacheKey])}, not ${key}`);
   if (!descriptorOk(m.config) || m.config.size > RECORD_LIMIT) throw refuse('its record descriptor is malformed or too large');

@@ -18,12 +18,11 @@
  * repository package (signature by a trusted key, control checksum equal
  * to the lock's), so the registry is trusted for availability only.
  */
-import { IntegrityError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { isDigest } from '../oci/digest.js';
 import { Annotation, MediaType, type Descriptor, type ImageManifest } from '../oci/types.js';
 import { checksumHex, type PackagePin } from '../apk/archive.js';
-import { EMPTY_DESCRIPTOR } from './checkpoint-manifest.js';
+import { EMPTY_DESCRIPTOR, entryRefusal, readEntryManifest } from './checkpoint-manifest.js';
 
 export const PACKAGE_ARTIFACT_TYPE = 'application/vnd.eib.apk.v1';
 export const PACKAGE_MEDIA_TYPE = 'application/vnd.eib.apk.v2';
@@ -51,15 +50,8 @@ export function packageManifest(pin: PackagePin, apk: Descriptor): Buffer {
 
 /** The .apk descriptor of a pulled manifest, checked to be the archive entry of `pin`. */
 export function parsePackageManifest(bytes: Buffer, where: string, pin: PackagePin): Descriptor {
-  const refuse = (why: string): IntegrityError =>
-    new IntegrityError('EINTEGRITY', `${where}: ${why}; refusing it. Something other than eib wrote this tag, or the entry is corrupt: delete the tag from the registry`);
-  let m: Partial<ImageManifest>;
-  try {
-    m = JSON.parse(bytes.toString('utf8')) as Partial<ImageManifest>;
-  } catch {
-    throw refuse('the manifest is not JSON');
-  }
-  if (m === null || typeof m !== 'object' || m.mediaType !== MediaType.ImageManifest) throw refuse('it is not an OCI image manifest');
+  const refuse = entryRefusal(where);
+  const m = readEntryManifest(bytes, refuse);
   if (m.artifactType !== PACKAGE_ARTIFACT_TYPE) throw refuse(`it is not an eib package archive entry (artifactType ${JSON.stringify(m.artifactType)})`);
   if (m.annotations?.[PACKAGE_CHECKSUM_ANNOTATION] !== pin.checksum) throw refuse(`it is annotated with checksum ${JSON.stringify(m.annotations?.[PACKAGE_CHECKSUM_ANNOTATION])}, not ${pin.checksum}`);
   const layer = Array.isArray(m.layers) && m.layers.length === 1 ? m.layers[0] : undefined;

@@ -173,13 +173,7 @@ export class SharedCache {
       await this.client.putManifest(this.repository, tag, artifact.manifest, MediaType.ImageManifest);
       return 'published';
     } catch (e) {
-      if (e instanceof RegistryError && e.code === 'EAUTH' && !this.unreachable) {
-        this.pushRefused = true;
-        this.warn(`cannot push checkpoints to the shared cache ${this.registry}/${this.repository}: ${e.message}; they stay in the local cache only`);
-        return 'skipped';
-      }
-      this.degrade(e, `pushing ${ref}`);
-      return 'skipped';
+      return this.pushFailed(e, 'checkpoints', ref);
     }
   }
 
@@ -225,18 +219,23 @@ export class SharedCache {
       await this.client.putManifest(this.repository, tag, packageManifest(pin, apk), MediaType.ImageManifest);
       return 'published';
     } catch (e) {
-      if (e instanceof RegistryError && e.code === 'EAUTH' && !this.unreachable) {
-        this.pushRefused = true;
-        this.warn(`cannot push packages to the shared cache ${this.registry}/${this.repository}: ${e.message}; they stay in the local cache only`);
-        return 'skipped';
-      }
-      this.degrade(e, `pushing ${ref}`);
-      return 'skipped';
+      return this.pushFailed(e, 'packages', ref);
     }
   }
 
   close(): void {
     this.client.close();
+  }
+
+  /** A refused push stops publishing for the run (fetches go on); anything else as degrade says. */
+  private pushFailed(e: unknown, what: string, ref: string): 'skipped' {
+    if (e instanceof RegistryError && e.code === 'EAUTH' && !this.unreachable) {
+      this.pushRefused = true;
+      this.warn(`cannot push ${what} to the shared cache ${this.registry}/${this.repository}: ${e.message}; they stay in the local cache only`);
+      return 'skipped';
+    }
+    this.degrade(e, `pushing ${ref}`);
+    return 'skipped';
   }
 
   /** Download the layer into the local store; false when it was there already. */
