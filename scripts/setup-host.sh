@@ -27,6 +27,7 @@ packages=(
   erofs-utils       # mkfs.erofs/fsck.erofs/dump.erofs: erofs export and its tests
   qemu-system-arm   # eib boot: aarch64/armv7 images in a virtual machine
   cpio              # the boot tests read initramfs archives back with cpio -t
+  zsh               # the completion tests run the generated zsh script
 )
 
 missing=()
