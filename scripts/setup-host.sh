@@ -28,6 +28,11 @@ packages=(
   qemu-system-arm   # eib boot: aarch64/armv7 images in a virtual machine
   cpio              # the boot tests read initramfs archives back with cpio -t
   zsh               # the completion tests run the generated zsh script
+  fdisk             # sfdisk: writes disk image partition tables; fdisk -l in the tests
+  dosfstools        # mkfs.vfat/fsck.vfat: vfat partitions of disk images
+  mtools            # mmd/mcopy fill vfat partitions without mounting; mdir in the tests
+  zstd              # .img.zst copies of disk images
+  bmap-tools        # bmaptool copy: the disk tests flash the image with its .bmap
 )
 
 missing=()

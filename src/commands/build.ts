@@ -31,8 +31,8 @@ export default class Build extends BaseCommand {
         events: buildProgress(this.out, config.arch.length > 1),
       });
       // The exporter is loaded only when eib.yaml names outputs to write.
-      const { rootfs, ext4, squashfs, erofs, initramfs } = config.outputs;
-      const wanted = [rootfs, ext4, squashfs, erofs, initramfs].some((o) => o !== undefined);
+      const { rootfs, ext4, squashfs, erofs, initramfs, disk } = config.outputs;
+      const wanted = [rootfs, ext4, squashfs, erofs, initramfs, disk].some((o) => o !== undefined);
       const outputs = wanted
         ? await (await import('../export/export.js')).exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) })
         : [];
@@ -54,7 +54,7 @@ export default class Build extends BaseCommand {
           stages: a.stages.map(stageSummary),
         })),
         stages: result.arches[0]?.stages.map(stageSummary) ?? [],
-        outputs: outputs.map((o) => ({ path: o.path, format: o.format, bytes: o.bytes, arch: o.arch })),
+        outputs: outputs.map((o) => ({ path: o.path, format: o.format, bytes: o.bytes, arch: o.arch, ...(o.disk === undefined ? {} : { disk: o.disk }) })),
       };
       this.out.result(summary, `${config.outputs.oci}:${config.outputs.tag} ${result.image.digest}`);
     } finally {

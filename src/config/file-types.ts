@@ -59,6 +59,7 @@ export interface OutputsSection {
   erofs?: string;
   'max-size'?: number | string;
   initramfs?: string;
+  disk?: DiskSection;
 }
 
 export interface BootSection {
@@ -68,6 +69,40 @@ export interface BootSection {
   timeout?: number;
   test?: ScriptEntry;
   network?: boolean;
+}
+
+export interface DiskSection {
+  path: string;
+  table: 'gpt' | 'mbr';
+  size?: string;
+  align?: string;
+  bmap?: boolean;
+  compress?: ('gz' | 'zst')[];
+  partitions: PartitionEntry[];
+  raw?: RawWriteEntry[];
+}
+
+export interface PartitionEntry {
+  name: string;
+  type: 'vfat' | 'ext4' | 'squashfs' | 'erofs' | 'raw';
+  size?: string;
+  headroom?: string;
+  start?: string;
+  content?: string;
+  files?: string[];
+  src?: string;
+  image?: string;
+  label?: string;
+  bootable?: boolean;
+  'gpt-type'?: string;
+  'mbr-type'?: string;
+  uuid?: string;
+}
+
+export interface RawWriteEntry {
+  offset: string;
+  src?: string;
+  image?: string;
 }
 
 export interface CacheSection {
@@ -135,7 +170,39 @@ export const FILE_KEYS = {
     erofs: 'optional',
     'max-size': 'optional',
     initramfs: 'optional',
+    disk: 'optional',
   } satisfies KeyTable<OutputsSection>,
+  'outputs.disk': {
+    path: 'required',
+    table: 'required',
+    size: 'optional',
+    align: 'optional',
+    bmap: 'optional',
+    compress: 'optional',
+    partitions: 'required',
+    raw: 'optional',
+  } satisfies KeyTable<DiskSection>,
+  'outputs.disk.partitions[]': {
+    name: 'required',
+    type: 'required',
+    size: 'optional',
+    headroom: 'optional',
+    start: 'optional',
+    content: 'optional',
+    files: 'optional',
+    src: 'optional',
+    image: 'optional',
+    label: 'optional',
+    bootable: 'optional',
+    'gpt-type': 'optional',
+    'mbr-type': 'optional',
+    uuid: 'optional',
+  } satisfies KeyTable<PartitionEntry>,
+  'outputs.disk.raw[]': {
+    offset: 'required',
+    src: 'optional',
+    image: 'optional',
+  } satisfies KeyTable<RawWriteEntry>,
   cache: {
     dir: 'optional',
     registry: 'optional',

@@ -73,7 +73,7 @@ export async function parseConfig(text: string, options: ParseConfigOptions): Pr
   const data = source.data();
   const problems = [...schemaProblems(data), ...(await semanticProblems(data, { dir: dirname(file), home: homeDir(env), configName: name }))];
   if (problems.length > 0) throw fail(problems);
-  return normalize(data as EibFile, file, env);
+  return normalize(data as EibFile, file, env, (path) => ({ file: name, ...source.position({ path, at: 'value', message: '' }) }));
 }
 
 /** Problems located in the source, sorted by position, each reported once. */

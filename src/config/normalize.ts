@@ -3,15 +3,17 @@
  * from: defaults filled in, paths absolute, key directories expanded,
  * scripts split into files and inline shell. URLs stay as written.
  */
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { normalizeDisk } from './disk.js';
 import type { EibFile, ScriptEntry, StageEntry } from './file-types.js';
 import { expandPath, homeDir, isHttpUrl, pathKind } from './paths.js';
 import { scriptFromString } from './scripts.js';
 import { bytesFromSize } from './bytes.js';
 import { keyFiles } from './semantic.js';
 import { ALPINE_KEYS_DIR, releaseRepositories } from './alpine-release.js';
-import type { BootConfig, CacheConfig, Config, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
+import type { BootConfig, CacheConfig, Config, ConfigLocation, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
 import { formatRepositoryEntry, parseRepositoryEntry } from './repository-entry.js';
+import type { DataPath } from './yaml-source.js';
 
 export const DEFAULT_OCI_DIR = 'out/oci';
 export const DEFAULT_TAG = 'latest';
@@ -24,7 +26,10 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   return xdg && xdg.startsWith('/') ? join(xdg, 'eib') : join(homeDir(env), '.cache', 'eib');
 }
 
-export async function normalize(file: EibFile, configFile: string, env: NodeJS.ProcessEnv): Promise<Config> {
+/** Where a key is in the file; without a source (tests), the file's name at line 0. */
+export type Locate = (path: DataPath) => ConfigLocation;
+
+export async function normalize(file: EibFile, configFile: string, env: NodeJS.ProcessEnv, locate: Locate = () => ({ file: basename(configFile), line: 0, column: 0 })): Promise<Config> {
   const dir = dirname(configFile);
   const home = homeDir(env);
   const abs = (p: string): string => expandPath(p, dir, home);
@@ -73,6 +78,7 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
     ...(file.outputs?.erofs !== undefined ? { erofs: abs(file.outputs.erofs) } : {}),
     ...(file.outputs?.['max-size'] !== undefined ? { maxSize: bytesFromSize(file.outputs['max-size'])! } : {}),
     ...(file.outputs?.initramfs !== undefined ? { initramfs: abs(file.outputs.initramfs) } : {}),
+    ...(file.outputs?.disk !== undefined ? { disk: normalizeDisk(file.outputs.disk, (p, keepTrailingSlash) => expandPath(p, dir, home, { keepTrailingSlash: keepTrailingSlash ?? false }), locate) } : {}),
   };
   const boot: BootConfig = {
     ...(file.boot?.kernel !== undefined ? { kernel: abs(file.boot.kernel) } : {}),

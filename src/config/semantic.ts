@@ -6,6 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { diskProblems } from './disk.js';
 import { FILE_KEYS, STAGE_STEPS } from './file-types.js';
 import { expandPath, isHttpUrl, pathKind } from './paths.js';
 import { displayPath } from './schema-problems.js';
@@ -150,6 +151,8 @@ export async function semanticProblems(data: unknown, ctx: PathContext): Promise
     await expectPath(['boot', 'kernel'], boot['kernel'], 'file', 'a kernel image file');
   }
   if (boot) await expectScript(['boot', 'test'], boot['test']);
+  const outputs = isObj(data['outputs']) ? data['outputs'] : undefined;
+  if (outputs) problems.push(...(await diskProblems(outputs['disk'], ctx)));
 
   const registry = isObj(data['registry']) ? data['registry'] : undefined;
   if (registry && typeof registry['ca'] === 'string' && registry['ca'] !== '') {

@@ -66,6 +66,8 @@ export interface Outputs {
   readonly maxSize?: number;
   /** Written by `eib build` when set: cpio newc initramfs (.cpio.gz, .cpio). */
   readonly initramfs?: string;
+  /** Written by `eib build` when set: a partitioned disk image. */
+  readonly disk?: DiskOutput;
 }
 
 /** `eib boot`: the virtual machine and the test run in it. */
@@ -82,6 +84,65 @@ export interface BootConfig {
   readonly test: readonly Script[];
   /** A virtio network card on qemu's user-mode network. */
   readonly network: boolean;
+}
+
+/** Where a key's value is in the config file, for errors found after loading (a disk layout that does not fit). */
+export interface ConfigLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export type PartitionType = 'vfat' | 'ext4' | 'squashfs' | 'erofs' | 'raw';
+
+/** Bytes from the host (absolute path) or from a file of the image (absolute path inside the rootfs). */
+export type ByteSource = { readonly host: string } | { readonly image: string };
+
+export interface DiskPartition {
+  readonly name: string;
+  readonly type: PartitionType;
+  /** Bytes, or auto: what the content needs plus headroom. */
+  readonly size: number | 'auto';
+  /** With auto: a fraction of the content (0.2) or bytes added. */
+  readonly headroom: { readonly fraction: number } | { readonly bytes: number };
+  /** Byte offset on the disk; default after the previous partition, aligned. */
+  readonly start?: number;
+  /** "rootfs" (what no other partition takes) or an absolute folder of the image. */
+  readonly content?: string;
+  /** Absolute host paths copied into the partition's top folder (a trailing / copies a folder's contents). */
+  readonly files: readonly string[];
+  /** raw partitions: where their bytes come from. */
+  readonly source?: ByteSource;
+  readonly label?: string;
+  readonly bootable: boolean;
+  readonly gptType?: string;
+  /** Hex byte, like "0c". */
+  readonly mbrType?: string;
+  readonly uuid?: string;
+  readonly at: ConfigLocation;
+  /** Where size (or the entry) and start are written, for layout errors. */
+  readonly sizeAt: ConfigLocation;
+  readonly startAt: ConfigLocation;
+}
+
+export interface RawWrite {
+  readonly offset: number;
+  readonly source: ByteSource;
+  readonly at: ConfigLocation;
+}
+
+export interface DiskOutput {
+  /** Absolute path of the image. */
+  readonly path: string;
+  readonly table: 'gpt' | 'mbr';
+  /** Bytes; default the end of the last partition. */
+  readonly size?: number;
+  readonly align: number;
+  readonly bmap: boolean;
+  readonly compress: readonly ('gz' | 'zst')[];
+  readonly partitions: readonly DiskPartition[];
+  readonly raw: readonly RawWrite[];
+  readonly at: ConfigLocation;
 }
 
 export interface CacheConfig {

@@ -10,6 +10,7 @@ import { effectiveEpoch } from '../config/epoch.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
+import { writeDisk, type WrittenDisk } from './disk.js';
 import { writeExt4 } from './ext4.js';
 import { formatFromPath, parseSize, SUPPORTED_EXTENSIONS, type ExportFormat } from './format.js';
 import { writeInitramfs } from './initramfs.js';
@@ -21,7 +22,7 @@ import { writeTreeImage } from './tree-image.js';
 import { lockCacheShared } from '../store/cache-lock.js';
 
 export type ExportProgress =
-  | { phase: 'start'; path: string; format: ExportFormat; arch: AlpineArch; stage: string; layers: number }
+  | { phase: 'start'; path: string; format: ExportFormat | 'disk'; arch: AlpineArch; stage: string; layers: number }
   | { phase: 'done'; path: string; bytes: number };
 
 export interface ExportOptions {
@@ -45,7 +46,8 @@ export interface ExportOptions {
 
 export interface ExportResult {
   path: string;
-  format: ExportFormat;
+  /** The file's format; a disk comes from outputs.disk only, never from an extension. */
+  format: ExportFormat | 'disk';
   bytes: number;
   /** sha256 of the written file (tar and cpio formats). */
   digest?: Digest;
@@ -59,6 +61,8 @@ export interface ExportResult {
   ext4?: { blocks: number; inodes: number; minimumBytes: number; label?: string; uuid?: string };
   /** erofs only, with an epoch: the filesystem UUID derived from the image. */
   uuid?: string;
+  /** outputs.disk only: the table, partitions and the files beside the image. */
+  disk?: WrittenDisk;
 }
 
 /** SOURCE_DATE_EPOCH from the config, else from the environment. */
@@ -147,7 +151,7 @@ async function exportFilesystem(config: Config, options: ExportOptions, { image,
   return { ...base, bytes: made.bytes, ...(made.uuid === undefined ? {} : { uuid: made.uuid }) };
 }
 
-/** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs, initramfs) from the last build; `eib build` calls this. */
+/** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs, initramfs, disk) from the last build; `eib build` calls this. */
 export async function exportOutputs(config: Config, options: { arch?: AlpineArch; onProgress?: (event: ExportProgress) => void; signal?: AbortSignal } = {}): Promise<ExportResult[]> {
   const results: ExportResult[] = [];
   const arches = options.arch !== undefined ? [options.arch] : config.arch;
@@ -163,6 +167,17 @@ export async function exportOutputs(config: Config, options: { arch?: AlpineArch
           ...(options.signal === undefined ? {} : { signal: options.signal }),
         }),
       );
+    }
+  }
+  if (config.outputs.disk !== undefined) {
+    for (const arch of arches) {
+      const path = config.arch.length > 1 ? archPath(config.outputs.disk.path, arch) : config.outputs.disk.path;
+      const image = await selectImage(config, { arch });
+      options.onProgress?.({ phase: 'start', path, format: 'disk', arch, stage: image.stage, layers: image.layers.length });
+      const epoch = exportEpoch(config);
+      const disk = await writeDisk(config, image, path, { ...(epoch === undefined ? {} : { epoch }), ...(options.signal === undefined ? {} : { signal: options.signal }) });
+      results.push({ path, format: 'disk', bytes: disk.bytes, arch, stage: image.stage, image: image.manifest, disk });
+      options.onProgress?.({ phase: 'done', path, bytes: disk.bytes });
     }
   }
   return results;

@@ -12,27 +12,16 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { flatten } from '../layer/flatten.js';
-import type { Digest } from '../oci/types.js';
 import type { TaskContext } from '../sandbox/protocol.js';
-import { BlobStore } from '../store/blob-store.js';
 import { ExportError } from './errors.js';
 import { defaultGeometry, explicitGeometry, minimumGeometry, type Ext4Geometry } from './ext4-size.js';
 import { sizeArgument } from './format.js';
 import { formatBytes } from '../fs/byte-size.js';
-import { materialize } from './materialize.js';
+import { materializeLayers, type LayerTreePayload } from './materialize.js';
 import { makeExt4 } from './mke2fs.js';
 import { namespaceTask } from '../sandbox/task.js';
 
-export interface Ext4TaskPayload {
-  /** OCI layout holding the layer blobs. */
-  layoutDir: string;
-  layers: Digest[];
-  names: string[];
-  /** A folder to create for the tree and scratch files, removed at the end. */
-  work: string;
-  /** Work folders of exports that were killed, to remove first. */
-  stale: string[];
+export interface Ext4TaskPayload extends LayerTreePayload {
   /** Where mke2fs writes the image (a new file). */
   image: string;
   size?: number;
@@ -53,12 +42,10 @@ export interface Ext4TaskResult {
 
 async function exportExt4Inside(payload: Ext4TaskPayload, _ctx: TaskContext): Promise<Ext4TaskResult> {
   for (const dir of payload.stale) await rm(dir, { recursive: true, force: true });
-  const store = new BlobStore(payload.layoutDir);
   const tree = join(payload.work, 'tree');
   await mkdir(payload.work, { recursive: true, mode: 0o700 });
   try {
-    const openers = payload.layers.map((digest) => () => store.open(digest));
-    const { usage, root, specials, entries } = await materialize(flatten(openers, { names: payload.names }), tree, payload.epoch === undefined ? {} : { epoch: payload.epoch });
+    const { usage, root, specials, entries } = await materializeLayers(payload, tree, payload.epoch);
     const minimum = minimumGeometry(usage);
     let geometry: Ext4Geometry | undefined;
     if (payload.size === undefined) {

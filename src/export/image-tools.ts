@@ -5,7 +5,7 @@
  * install when one is missing.
  */
 import { HostError } from '../errors.js';
-import { findTool, runTool, type ToolResult } from '../fs/tool.js';
+import { findTool, runTool, tailLines, type ToolResult } from '../fs/tool.js';
 
 const PACKAGES = {
   mksquashfs: 'squashfs-tools',
@@ -27,14 +27,9 @@ export function imageTool(name: ImageTool, forWhat: string): string {
   return path;
 }
 
-/** Whether `name` is installed, for optional outputs. */
-export function haveImageTool(name: ImageTool): boolean {
-  return (findTool(name) ?? findTool(name, '/usr/sbin:/sbin')) !== undefined;
-}
-
 /** Run an image tool with a fixed locale (and SOURCE_DATE_EPOCH when given); never throws on a non-zero exit. */
 export function runImageTool(argv: readonly string[], options: { epoch?: number; cwd?: string; input?: string } = {}): Promise<ToolResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', TZ: 'UTC' };
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
   if (options.epoch !== undefined) env['SOURCE_DATE_EPOCH'] = String(options.epoch);
   else delete env['SOURCE_DATE_EPOCH'];
   return runTool(argv, { env, ...(options.cwd === undefined ? {} : { cwd: options.cwd }), ...(options.input === undefined ? {} : { input: options.input }) });
@@ -42,5 +37,5 @@ export function runImageTool(argv: readonly string[], options: { epoch?: number;
 
 /** The last lines of a tool's stderr, for an error message. */
 export function toolTail(result: ToolResult): string {
-  return (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-5).join('\n');
+  return tailLines(result.stderr.trim() === '' ? result.stdout : result.stderr, 5);
 }

@@ -11,6 +11,9 @@
  */
 import { chmod, link, lchown, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { flatten } from '../layer/flatten.js';
+import type { Digest } from '../oci/types.js';
+import { BlobStore } from '../store/blob-store.js';
 import { normalizeEntryPath } from '../layer/entry-path.js';
 import { chownMapped } from '../layer/errors.js';
 import { restoreXattrs, type XattrRecord } from '../layer/xattrs.js';
@@ -50,6 +53,26 @@ interface DirAttrs {
   uid: number;
   gid: number;
   mtime: number;
+}
+
+/** What a namespace task that unpacks the image gets: the layers and its work folder. */
+export interface LayerTreePayload {
+  /** OCI layout holding the layer blobs. */
+  layoutDir: string;
+  layers: Digest[];
+  /** A name per layer, for error messages. */
+  names: string[];
+  /** A folder to create for the tree and scratch files, removed at the end. */
+  work: string;
+  /** Work folders of exports that were killed, to remove first. */
+  stale: string[];
+}
+
+/** The image's layers, flattened, as a tree at `root`. */
+export function materializeLayers(payload: LayerTreePayload, root: string, epoch: number | undefined): Promise<MaterializedTree> {
+  const store = new BlobStore(payload.layoutDir);
+  const openers = payload.layers.map((digest) => () => store.open(digest));
+  return materialize(flatten(openers, { names: payload.names }), root, epoch === undefined ? {} : { epoch });
 }
 
 export async function materialize(tar: Readable | AsyncIterable<Buffer>, root: string, options: { epoch?: number } = {}): Promise<MaterializedTree> {

@@ -7,28 +7,17 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { flatten } from '../layer/flatten.js';
-import type { Digest } from '../oci/types.js';
 import type { TaskContext } from '../sandbox/protocol.js';
-import { BlobStore } from '../store/blob-store.js';
 import { makeErofs } from './erofs.js';
-import { materialize } from './materialize.js';
+import { materializeLayers, type LayerTreePayload } from './materialize.js';
 import { makeSquashfs } from './squashfs.js';
 import { namespaceTask } from '../sandbox/task.js';
 import { ExportError } from './errors.js';
 
 export type TreeImageFormat = 'squashfs' | 'erofs';
 
-export interface TreeImagePayload {
+export interface TreeImagePayload extends LayerTreePayload {
   format: TreeImageFormat;
-  /** OCI layout holding the layer blobs. */
-  layoutDir: string;
-  layers: Digest[];
-  names: string[];
-  /** A folder to create for the tree and scratch files, removed at the end. */
-  work: string;
-  /** Work folders of exports that were killed, to remove first. */
-  stale: string[];
   /** The image to write (a new file). */
   image: string;
   epoch?: number;
@@ -42,13 +31,11 @@ export interface TreeImageResult {
 
 async function exportTreeImageInside(payload: TreeImagePayload, _ctx: TaskContext): Promise<TreeImageResult> {
   for (const dir of payload.stale) await rm(dir, { recursive: true, force: true });
-  const store = new BlobStore(payload.layoutDir);
   const tree = join(payload.work, 'tree');
   const scratch = join(payload.work, 'scratch');
   await mkdir(scratch, { recursive: true, mode: 0o700 });
   try {
-    const openers = payload.layers.map((digest) => () => store.open(digest));
-    const made = await materialize(flatten(openers, { names: payload.names }), tree, payload.epoch === undefined ? {} : { epoch: payload.epoch });
+    const made = await materializeLayers(payload, tree, payload.epoch);
     const input = {
       tree,
       image: payload.image,

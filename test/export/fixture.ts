@@ -168,3 +168,21 @@ export function cpioListing(file: string): { listing: Listing; devices: Map<stri
   }
   return { listing, devices, nlinks };
 }
+
+/** unsquashfs -lln as path → "type mode uid:gid [target]", like tarListing. */
+export function squashfsListing(image: string): Listing {
+  const out = execFileSync('unsquashfs', ['-lln', '-d', '', image], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const listing: Listing = new Map();
+  for (const line of out.split('\n').filter((l) => /^[-dlcbps][rwxsStT-]{9} /.test(l))) {
+    const m = /^(\S)(\S{9}) (\d+)\/(\d+)\s+\S+(?:,\s*\S+)? \S+ \S+ (.*)$/.exec(line);
+    if (!m) throw new Error(`unexpected unsquashfs line: ${line}`);
+    const [, t, perms, uid, gid, rest] = m as unknown as [string, string, string, string, string, string];
+    let path = rest;
+    let target = '';
+    if (t === 'l') [path, target] = rest.split(' -> ') as [string, string];
+    if (path === '') continue;
+    const type = { '-': 'file', d: 'dir', l: 'symlink', c: 'char', b: 'block', p: 'fifo' }[t] ?? t;
+    listing.set(path, `${type} ${modeString(permBits(perms))} ${uid}:${gid}${target ? ` ${target}` : ''}`);
+  }
+  return listing;
+}

@@ -12,30 +12,12 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runEib } from '../helpers/cli.js';
 import { userTempDir } from '../helpers/user.js';
-import { haveMinirootfs, makeProject, tarListing, tarListingOfTree, type Listing } from './fixture.js';
+import { haveMinirootfs, makeProject, squashfsListing, tarListing, tarListingOfTree } from './fixture.js';
 
 const skip = !haveMinirootfs && 'shared/alpine minirootfs not present';
 
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
-}
-
-/** unsquashfs -lln as path → "type mode uid:gid [target]", like tarListing. */
-export function squashfsListing(image: string): Listing {
-  const out = execFileSync('unsquashfs', ['-lln', '-d', '', image], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const listing: Listing = new Map();
-  for (const line of out.split('\n').filter((l) => /^[-dlcbps][rwxsStT-]{9} /.test(l))) {
-    const m = /^(\S)(\S{9}) (\d+)\/(\d+)\s+\S+(?:,\s*\S+)? \S+ \S+ (.*)$/.exec(line);
-    assert.ok(m, `unsquashfs line: ${line}`);
-    const [, t, perms, uid, gid, rest] = m as unknown as [string, string, string, string, string, string];
-    let path = rest;
-    let target = '';
-    if (t === 'l') [path, target] = rest.split(' -> ') as [string, string];
-    if (path === '') continue;
-    const type = { '-': 'file', d: 'dir', l: 'symlink', c: 'char', b: 'block', p: 'fifo' }[t] ?? t;
-    listing.set(path, `${type} ${permBits(perms).toString(8).padStart(4, '0')} ${uid}:${gid}${target ? ` ${target}` : ''}`);
-  }
-  return listing;
 }
 
 function withoutSpecialBits(entry: string | undefined): string | undefined {
@@ -50,16 +32,6 @@ function erofsMode(image: string, path: string): number {
   const metaBlock = bytes.readUInt32LE(1024 + 40);
   // Compact and extended inodes both start with i_format, i_xattr_icount, i_mode (16 bits each).
   return bytes.readUInt16LE(metaBlock * 2 ** blockBits + nid * 32 + 4);
-}
-
-function permBits(p: string): number {
-  let mode = 0;
-  const bits = [0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 0o4, 0o2, 0o1];
-  for (let i = 0; i < 9; i++) if (p[i] !== '-' && p[i] !== 'S' && p[i] !== 'T') mode |= bits[i]!;
-  if (/[sS]/.test(p[2]!)) mode |= 0o4000;
-  if (/[sS]/.test(p[5]!)) mode |= 0o2000;
-  if (/[tT]/.test(p[8]!)) mode |= 0o1000;
-  return mode;
 }
 
 test('squashfs export: unsquashfs lists the tar export\'s tree, devices and FIFO included; repeats byte for byte', { skip }, async () => {

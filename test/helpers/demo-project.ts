@@ -1,15 +1,17 @@
 /** The demo project (fixtures/demo) as the tests build it: a copy the test user owns. */
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, SHARED_ALPINE, testUser, userTempDir } from './user.js';
 
-/** fixtures/demo copied into a fresh folder of the test user, its repository path absolute, `edit` applied to eib.yaml. */
-export function demoProject(edit: (yaml: string) => string = (y) => y, prefix = 'eib-demo-'): string {
+/** fixtures/demo (or another fixture) copied into a fresh folder of the test user, its repository paths absolute, `edit` applied to its YAML files. */
+export function demoProject(edit: (yaml: string) => string = (y) => y, prefix = 'eib-demo-', fixture = 'demo'): string {
   const dir = userTempDir(prefix);
-  cpSync(join(REPO_ROOT, 'fixtures', 'demo'), dir, { recursive: true });
-  const yaml = readFileSync(join(dir, 'eib.yaml'), 'utf8').replaceAll('../../../shared/alpine', SHARED_ALPINE);
-  writeFileSync(join(dir, 'eib.yaml'), edit(yaml));
+  cpSync(join(REPO_ROOT, 'fixtures', fixture), dir, { recursive: true });
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
+    const yaml = readFileSync(join(dir, name), 'utf8').replaceAll('../../../shared/alpine', SHARED_ALPINE);
+    writeFileSync(join(dir, name), edit(yaml));
+  }
   const user = testUser();
   if (!user.self) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
   return dir;
