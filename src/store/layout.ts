@@ -156,6 +156,12 @@ export class OciLayout {
 
   private async updateIndex(change: (index: ImageIndex) => void): Promise<void> {
     const run = this.indexQueue.then(async () => {
+      // A change that leaves index.json as it is (a no-op rebuild tagging the same image) is
+      // done without the lock or a write: it takes effect at the moment of this read.
+      const current = await this.readIndex();
+      const changed = structuredClone(current);
+      change(changed);
+      if (canonicalJson(changed) === canonicalJson(current)) return;
       // Other eib processes may update the same layout: the read-change-write holds a lock on
       // oci-layout (a file never replaced, unlike index.json), so no process loses another's tag.
       const lock = await acquireLock(join(this.dir, 'oci-layout'), 'exclusive');

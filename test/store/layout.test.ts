@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeLayer } from '../../src/layer/write.js';
@@ -62,6 +62,13 @@ test('writing a tag replaces only that tag; the same input gives the same manife
   assert.equal((await again.layout.resolve('two')).digest, firstTwo.digest, 'same tree and epoch → same manifest digest');
   const index = JSON.parse(readFileSync(join(layout.dir, 'index.json'), 'utf8')) as { manifests: unknown[] };
   assert.equal(index.manifests.length, 2);
+  // Tagging what the tag already names (a no-op rebuild) leaves index.json as it is: no new file.
+  const before = statSync(join(layout.dir, 'index.json')).ino;
+  await layout.setTag('one', await layout.resolve('one'));
+  assert.equal(statSync(join(layout.dir, 'index.json')).ino, before);
+  await layout.setTag('three', await layout.resolve('two'));
+  assert.notEqual(statSync(join(layout.dir, 'index.json')).ino, before);
+  assert.deepEqual(await layout.tags(), ['two', 'one', 'three']);
   execFileSync('skopeo', ['inspect', `oci:${layout.dir}:one`], { stdio: 'pipe' });
   rmSync(dir, { recursive: true, force: true });
   rmSync(other, { recursive: true, force: true });
