@@ -3,7 +3,8 @@
  * the file is collected and thrown at once as one ConfigError whose lines
  * read `eib.yaml:LINE:COL: what is wrong; what is expected`.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, type ConfigDiagnostic } from '../errors.js';
 import { ConfigFileError } from './errors.js';
@@ -40,8 +41,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<Config> {
   const file = resolve(options.cwd, given);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularFile(file, given);
   } catch (e) {
+    if (e instanceof ConfigFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       const hint =
@@ -54,6 +56,25 @@ export async function loadConfig(options: LoadConfigOptions): Promise<Config> {
     throw new ConfigFileError('ECONFIGREAD', given, `cannot read configuration file ${given}: ${why}; expected a readable YAML file`, { cause: e });
   }
   return parseConfig(text, { file, displayName: options.path ?? DEFAULT_CONFIG_NAME, env: options.env });
+}
+
+/**
+ * The file's text, refused at once when it is not a regular file: opened
+ * without blocking (a FIFO would wait for a writer forever) and checked on
+ * the open descriptor, so what is checked is what is read.
+ */
+async function readRegularFile(file: string, given: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
+      throw new ConfigFileError('ECONFIGREAD', given, `cannot read configuration file ${given}: it is ${kind}; expected a regular YAML file`);
+    }
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Validate and normalize configuration text as if read from `options.file`. */

@@ -14,6 +14,15 @@ import { looksLikeScriptPath } from './scripts.js';
 import type { DataPath, Problem } from './yaml-source.js';
 import { parseRepositoryEntry } from './repository-entry.js';
 
+/**
+ * The most stages a config may have. The last stage's overlay stacks the
+ * snapshots of all earlier ones, and the kernel takes a mount's options in
+ * one page: 32 snapshot names (65 bytes each, relative to their folder; see
+ * sandbox/mounts.ts) leave room for the upper, work and scaffold paths.
+ * Refused when the file is read, not after minutes of building.
+ */
+export const MAX_STAGES = 32;
+
 export interface PathContext {
   /** The config's folder. */
   readonly dir: string;
@@ -97,6 +106,14 @@ export async function semanticProblems(data: unknown, ctx: PathContext): Promise
       await expectPath([...at, 'files', j, 'src'], src, want, want === 'directory' ? 'a directory (a trailing / copies its contents)' : 'an existing file or directory');
     }
     for (const key of ['host-run', 'run'] as const) await expectScript([...at, key], stage[key]);
+  }
+
+  if (stages.length > MAX_STAGES) {
+    problems.push({
+      path: ['stages', MAX_STAGES],
+      at: 'value',
+      message: `stages[${MAX_STAGES}]: ${stages.length} stages, but eib stacks at most ${MAX_STAGES} (one overlay mount holds the snapshots of every earlier stage); expected at most ${MAX_STAGES} stages: merge some`,
+    });
   }
 
   const alpine = isObj(data['alpine']) ? data['alpine'] : undefined;

@@ -10,7 +10,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import type { AlpineArch, Script, Stage } from '../config/types.js';
 import type { StageInputs } from '../store/checkpoints.js';
 
@@ -45,7 +45,7 @@ export interface StageKeyInput {
 /** Called with each regular file (and symlink) of a hashed tree and the sha256 hex of its content (or target). */
 export type OnHostFile = (path: string, sha256: string) => void;
 
-function feedFile(hash: Hash, path: string, own: Hash | undefined): Promise<void> {
+function feedFile(hash: Hash, path: string | Buffer, own: Hash | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     createReadStream(path)
       .on('data', (chunk) => {
@@ -57,27 +57,31 @@ function feedFile(hash: Hash, path: string, own: Hash | undefined): Promise<void
   });
 }
 
-/** Hash a host file or directory tree: names, types, modes, contents, link targets. */
-export async function hashHostPath(path: string, hash: Hash = createHash('sha256'), onFile?: OnHostFile): Promise<Hash> {
+/**
+ * Hash a host file or directory tree: names, types, modes, contents, link
+ * targets. Names are read as bytes (a name need not be UTF-8); for UTF-8
+ * names the hash is that of the name as text.
+ */
+export async function hashHostPath(path: string | Buffer, hash: Hash = createHash('sha256'), onFile?: OnHostFile): Promise<Hash> {
   const st = await lstat(path);
   const mode = (st.mode & 0o7777).toString(8);
   if (st.isSymbolicLink()) {
-    const target = await readlink(path);
-    hash.update(`l ${mode} ${target}\0`);
-    onFile?.(path, createHash('sha256').update(`${mode} -> ${target}`).digest('hex'));
+    const target = await readlink(path, { encoding: 'buffer' });
+    hash.update(`l ${mode} `).update(target).update('\0');
+    onFile?.(path.toString(), createHash('sha256').update(`${mode} -> `).update(target).digest('hex'));
   } else if (st.isDirectory()) {
     hash.update(`d ${mode}\0`);
-    const names = (await readdir(path)).sort();
+    const names = (await readdir(path, { encoding: 'buffer' })).sort(Buffer.compare);
     for (const name of names) {
-      hash.update(`n ${name}\0`);
-      await hashHostPath(join(path, name), hash, onFile);
+      hash.update('n ').update(name).update('\0');
+      await hashHostPath(Buffer.concat([Buffer.from(path), Buffer.from('/'), name]), hash, onFile);
     }
     hash.update('e\0');
   } else if (st.isFile()) {
     hash.update(`f ${mode} ${st.size}\0`);
     const own = onFile ? createHash('sha256').update(`${mode}\0`) : undefined;
     await feedFile(hash, path, own);
-    if (own) onFile?.(path, own.digest('hex'));
+    if (own) onFile?.(path.toString(), own.digest('hex'));
   } else {
     hash.update(`o ${mode} ${st.rdev}\0`);
   }

@@ -18,7 +18,7 @@
  */
 import { mkdir, readdir, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { isAbsolute, join, relative, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import { SandboxError } from './errors.js';
 import { mount, unmountTree } from './mount-tool.js';
@@ -148,21 +148,17 @@ async function mountOverlay(lowers: readonly string[], upper: string, work: stri
   let opts = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work},userxattr`;
   let cwd: string | undefined;
   if (opts.length > MAX_OPTIONS) {
-    // Many layers: name them relative to their common parent, mounting from there.
-    cwd = commonParent([...lowers, upper, work]);
-    const rel = (p: string): string => relative(cwd!, p) || '.';
-    opts = `lowerdir=${lowers.map(rel).join(':')},upperdir=${rel(upper)},workdir=${rel(work)},userxattr`;
+    // Many layers: name them relative to the folder of the first lower (the cache's snapshots),
+    // mounting from there; paths elsewhere (scaffold, a shell's scratch) stay absolute.
+    cwd = dirname(lowers[0]!);
+    const name = (p: string): string => {
+      const rel = relative(cwd!, p);
+      return rel === '' ? '.' : rel.startsWith('..') ? p : rel;
+    };
+    opts = `lowerdir=${lowers.map(name).join(':')},upperdir=${name(upper)},workdir=${name(work)},userxattr`;
     if (opts.length > MAX_OPTIONS) throw new SandboxError('EMOUNT', `too many layers (${lowers.length}) for one overlay mount; merge some stages`);
   }
   await mount(['-t', 'overlay', '-o', opts, 'overlay', merged], `the overlay of ${lowers.length} layer(s) at ${merged}`, cwd === undefined ? {} : { cwd });
-}
-
-function commonParent(paths: readonly string[]): string {
-  const split = paths.map((p) => p.split(sep));
-  const first = split[0] ?? [''];
-  let n = 0;
-  while (n < first.length && split.every((parts) => parts[n] === first[n])) n++;
-  return first.slice(0, n).join(sep) || sep;
 }
 
 /** A tmpfs /dev with the host's harmless nodes, a private devpts and /dev/shm. */

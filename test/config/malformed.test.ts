@@ -38,6 +38,11 @@ const BASE = `${HEAD}stages:
 
 const CASES: Case[] = [
   {
+    name: 'more stages than one overlay mount can stack',
+    yaml: `${HEAD}stages:\n${Array.from({ length: 33 }, (_, i) => `  - name: s${i}\n    remove: [/x]\n`).join('')}`,
+    expected: ['eib.yaml:71:5: stages[32]: 33 stages, but eib stacks at most 32 (one overlay mount holds the snapshots of every earlier stage); expected at most 32 stages: merge some'],
+  },
+  {
     name: 'an empty file',
     yaml: '',
     expected: ['eib.yaml:1:1: the file is empty; expected a mapping with at least name, arch, alpine and stages'],

@@ -3,7 +3,8 @@
  * folders, its repository given by a path relative to each (so the host
  * paths differ), builds to one digest, and no host path of the project
  * reaches the rootfs. /etc/apk/repositories lists alpine.image-repositories
- * (by default the URL repositories only: here none).
+ * (by default the URL repositories only: here none). A host file whose
+ * name is not UTF-8 is copied with its name byte-exact.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,8 @@ import { SHARED_ALPINE } from '../helpers/user.js';
 
 const skip = !existsSync(join(SHARED_ALPINE, 'repo', 'v3.20', 'main', 'x86_64', 'APKINDEX.tar.gz')) && 'shared/alpine not present';
 
+const LATIN1_E = Buffer.from([0xe9]);
+
 /** The demo for x86_64 with an epoch, its repository at ./alpine/repo (a link to the shared one). */
 function checkout(prefix: string): string {
   const dir = demoProject(
@@ -23,6 +26,8 @@ function checkout(prefix: string): string {
     prefix,
   );
   symlinkSync(SHARED_ALPINE, join(dir, 'alpine'));
+  // A host file whose name is not UTF-8 (Latin-1 "café"): copied byte-exact.
+  writeFileSync(Buffer.concat([Buffer.from(join(dir, 'overlay', 'etc', 'caf')), LATIN1_E, Buffer.from('.conf')]), 'latin-1 name\n');
   return dir;
 }
 
@@ -44,6 +49,8 @@ test('the same project in two folders gives the same digest, and no host path re
   assert.equal(digestA, digestB, 'the digest does not depend on the folder');
   const tar = join(a, 'rootfs.tar');
   assert.equal(fileInTar(tar, 'etc/apk/repositories'), '', 'a local repository is a host path: the image does not list it');
+  const listing = execFileSync('tar', ['--quoting-style=literal', '-tf', tar]);
+  assert.ok(listing.includes(Buffer.concat([Buffer.from('etc/caf'), LATIN1_E, Buffer.from('.conf\n')])), 'the non-UTF-8 name is in the rootfs, byte-exact');
   const bytes = readFileSync(tar);
   for (const hostPath of [a, SHARED_ALPINE]) assert.equal(bytes.indexOf(hostPath), -1, `${hostPath} appears nowhere in the rootfs`);
 
