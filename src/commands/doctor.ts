@@ -4,12 +4,13 @@ import { loadConfig } from '../config/load.js';
 import { ALPINE_ARCHES, type AlpineArch } from '../config/types.js';
 import { isEibError } from '../errors.js';
 import { bootChecks } from '../boot/doctor.js';
+import { imageToolChecks } from '../export/image-tools.js';
 import { formatDoctorReport, runDoctor } from '../sandbox/doctor.js';
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Check that this host can build images without root.';
   static override description =
-    'Checks the kernel, user namespaces, subordinate ids, overlayfs, binfmt_misc, qemu for each arch (of --arch, else of eib.yaml, else aarch64), mke2fs, and qemu-system for eib boot. Exits 1 when a build would fail.';
+    'Checks the kernel, user namespaces, subordinate ids, overlayfs, binfmt_misc, qemu for each arch (of --arch, else of eib.yaml, else aarch64), mke2fs, qemu-system for eib boot, and the tools of squashfs, erofs and disk image outputs. Exits 1 when a build would fail.';
   static override flags = {
     arch: Flags.string({ summary: 'Arch to check emulation for (repeatable).', multiple: true, options: [...ALPINE_ARCHES] }),
   };
@@ -17,7 +18,7 @@ export default class Doctor extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Doctor);
     const arches = (flags.arch as AlpineArch[] | undefined) ?? (await this.configArches(flags.config));
-    const report = await runDoctor({ arches, extra: bootChecks(arches) });
+    const report = await runDoctor({ arches, extra: [...bootChecks(arches), ...imageToolChecks()] });
     this.out.result(report, formatDoctorReport(report));
     if (!report.ok) this.exit(1);
   }

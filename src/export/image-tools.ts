@@ -6,6 +6,7 @@
  */
 import { HostError } from '../errors.js';
 import { findTool, runTool, tailLines, type ToolResult } from '../fs/tool.js';
+import type { DoctorCheck } from '../sandbox/doctor.js';
 
 const PACKAGES = {
   mksquashfs: 'squashfs-tools',
@@ -17,6 +18,17 @@ const PACKAGES = {
   zstd: 'zstd',
 } as const;
 
+/** What each tool is needed for, in `eib doctor`'s words. */
+const USES: Record<keyof typeof PACKAGES, string> = {
+  mksquashfs: 'squashfs exports and partitions',
+  'mkfs.erofs': 'erofs exports and partitions',
+  'mkfs.vfat': 'vfat partitions of disk images',
+  mcopy: 'vfat partitions of disk images',
+  mmd: 'vfat partitions of disk images',
+  sfdisk: 'disk images (outputs.disk)',
+  zstd: 'outputs.disk compress: zst',
+};
+
 export type ImageTool = keyof typeof PACKAGES;
 
 export function imageTool(name: ImageTool, forWhat: string): string {
@@ -25,6 +37,20 @@ export function imageTool(name: ImageTool, forWhat: string): string {
     throw new HostError(`${name} was not found (looked on PATH, /usr/sbin and /sbin); ${forWhat} needs it: install it (Debian/Ubuntu: apt install ${PACKAGES[name]})`);
   }
   return path;
+}
+
+/** `eib doctor`'s checks: each tool, optional (only the outputs that use it need it). */
+export function imageToolChecks(): DoctorCheck[] {
+  return (Object.keys(PACKAGES) as ImageTool[]).map((name) => {
+    const path = findTool(name) ?? findTool(name, '/usr/sbin:/sbin');
+    return {
+      name,
+      ok: path !== undefined,
+      required: false,
+      detail: path ?? `not found (needed for ${USES[name]} only)`,
+      ...(path === undefined ? { fix: `install ${PACKAGES[name]} (Debian/Ubuntu: apt install ${PACKAGES[name]})` } : {}),
+    };
+  });
 }
 
 /** Run an image tool with a fixed locale (and SOURCE_DATE_EPOCH when given); never throws on a non-zero exit. */
