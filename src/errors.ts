@@ -7,12 +7,17 @@
 /** 0 success, 1 build or runtime failure, 2 usage or configuration error. */
 export type ExitCode = 1 | 2;
 
+/** `text` without the `user:password@` of any URL in it: no message of eib prints a credential. */
+export function redactCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi, '$1');
+}
+
 export class EibError<C extends string = string> extends Error {
   readonly code: C;
   readonly exitCode: ExitCode;
 
   constructor(code: C, message: string, options: { cause?: unknown; exitCode?: ExitCode } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(redactCredentials(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.exitCode = options.exitCode ?? 1;

@@ -1,5 +1,5 @@
 import { Command, Flags, Errors, type Interfaces } from '@oclif/core';
-import { EibError } from '../errors.js';
+import { EibError, redactCredentials } from '../errors.js';
 import { Output } from './output.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
@@ -49,7 +49,7 @@ export abstract class BaseCommand extends Command {
       this.out.error(`${err.message.split('\n')[0] ?? err.message} (see eib ${this.id ?? ''} --help)`);
       return this.exit(2);
     }
-    this.out.error(err.message || String(err));
+    this.out.error(redactCredentials(err.message || String(err)));
     if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
     else this.out.info('(run again with --verbose for details)');
     return this.exit(1);

@@ -9,7 +9,7 @@
  * them from any text that may carry a URL.
  */
 import net from 'node:net';
-import { EibError } from '../errors.js';
+import { EibError, redactCredentials } from '../errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -25,9 +25,7 @@ export interface Proxy {
 }
 
 /** Remove `user:password@` from every URL in `text`. */
-export function redact(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi, '$1');
-}
+export const redact = redactCredentials;
 
 function variable(env: Env, name: string): { name: string; value: string } | undefined {
   for (const n of [name.toLowerCase(), name.toUpperCase()]) {

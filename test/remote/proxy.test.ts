@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,8 @@ import { parseReference } from '../../src/remote/reference.js';
 import { startForwardProxy, type ForwardProxy } from '../helpers/forward-proxy.js';
 import { makeCa, startRegistry, tempDir, type TestCa, type TestRegistry } from '../helpers/registry.js';
 import { serveStatic, type StaticServer } from '../helpers/static-server.js';
-import { SHARED_ALPINE } from '../helpers/user.js';
+import { runEib } from '../helpers/cli.js';
+import { SHARED_ALPINE, userTempDir } from '../helpers/user.js';
 import { buildImage, type FixtureImage } from './fixture.js';
 
 const REPO_ROOT = join(SHARED_ALPINE, 'repo');
@@ -158,6 +159,25 @@ test('wrong proxy credentials: a 407 that names the proxy, never the password, f
   } finally {
     closed.close();
   }
+});
+
+test('eib lock, as a user would run it, fetches through HTTP_PROXY; a refused password is not printed', { skip }, async () => {
+  const dir = userTempDir('eib-proxy-cli-');
+  cleanup.push(dir);
+  writeFileSync(
+    join(dir, 'eib.yaml'),
+    ['name: p', 'arch: x86_64', 'alpine:', '  repositories: [http://mirror.test/v3.20/main]', `  keys: [${join(SHARED_ALPINE, 'keys')}]`, 'stages:', '  - name: base', '    packages: [busybox]', ''].join('\n'),
+  );
+  const seen = proxy.log.length;
+  const lock = await runEib(['lock'], { cwd: dir, env: { HTTP_PROXY: proxyUrl() } });
+  assert.equal(lock.code, 0, lock.stderr);
+  assert.ok(existsSync(join(dir, 'eib.lock.json')));
+  assert.deepEqual(proxy.log.slice(seen), [{ line: 'GET http://mirror.test/v3.20/main/x86_64/APKINDEX.tar.gz', user: 'builder', status: 200 }]);
+  const wrong = 'cl1-wr0ng';
+  const refused = await runEib(['lock', '--update'], { cwd: dir, env: { http_proxy: proxyUrl(wrong) } });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, new RegExp(`the proxy http://127\\.0\\.0\\.1:${proxy.port} from http_proxy answered 407`));
+  assert.ok(!refused.stderr.includes(wrong) && !refused.stdout.includes(wrong), refused.stderr);
 });
 
 test('NO_PROXY and loopback bypass the proxy', { skip }, async () => {
