@@ -1,7 +1,8 @@
 /**
  * Hermetic builds end to end as the unprivileged user: a locked project
  * keeps building after its repository deleted the pinned package (from the
- * local package archive, then from a fresh cache through a real registry),
+ * local package archive, then from a fresh cache through a real registry,
+ * bit for bit, and with the repository unreachable),
  * an archived package that is not the trusted pinned one is refused, and
  * `eib lock --check` reports when the repositories move on.
  */
@@ -16,7 +17,7 @@ import { ARCH, chownToUser, editYaml, eib, helloPackage, hermeticProject, publis
 
 interface BuildSummary {
   digest: string;
-  stages: { name: string; cached: boolean; source: string }[];
+  stages: { name: string; key: string; cached: boolean; source: string }[];
 }
 
 interface LockJson {
@@ -68,11 +69,18 @@ test('a locked build outlives the mirror: packages come from the archive, local 
     const version = await eib(project, ['shell', 'base', '--', '/bin/busybox', 'cat', '/usr/share/hello/version']);
     assert.equal(version.stdout.trim(), '1.0-r0', version.stderr);
 
-    // A fresh cache: the package comes through the registry.
-    editYaml(project, (y) => y.replace('epoch: 1700000001', 'epoch: 1700000002'));
+    // Next year: a fresh cache, the team registry without the release's checkpoints, the first
+    // epoch again. Every stage runs, the package comes through the registry: the same digest.
+    for (const s of (JSON.parse(first.stdout) as BuildSummary).stages) {
+      execFileSync('skopeo', ['delete', '--tls-verify=false', `docker://${registry.host}/team/cache:eib-${ARCH}-${s.key}`]);
+    }
+    editYaml(project, (y) => y.replace('epoch: 1700000001', 'epoch: 1700000000'));
     const fresh = { XDG_CACHE_HOME: join(project.dir, '.cache-fresh') };
     const shared = await eib(project, ['build', '--json'], fresh);
     assert.equal(shared.code, 0, shared.stderr);
+    const rebuilt = JSON.parse(shared.stdout) as BuildSummary;
+    assert.deepEqual(rebuilt.stages.map((s) => s.source), ['built', 'built']);
+    assert.equal(rebuilt.digest, (JSON.parse(first.stdout) as BuildSummary).digest, 'bit for bit the release');
     const archived = readdirSync(join(project.dir, '.cache-fresh', 'eib', 'apk', 'packages'));
     assert.ok(archived.includes(`hello-1.0-r0.${hex}.apk`), archived.join(', '));
     const sharedVersion = await eib(project, ['shell', 'base', '--', '/bin/busybox', 'cat', '/usr/share/hello/version'], fresh);
@@ -91,7 +99,7 @@ test('a locked build outlives the mirror: packages come from the archive, local 
     await buildApk(forged, { ...helloPackage('1.0-r0'), arch: ARCH, hostile: { signWith: generateSigningKey('hermetic-test.rsa.pub') } }, project.key);
     writeFileSync(path, readFileSync(join(forged, 'hello-1.0-r0.apk')));
     chownToUser(path);
-    editYaml(project, (y) => y.replace('epoch: 1700000002', 'epoch: 1700000003'));
+    editYaml(project, (y) => y.replace('epoch: 1700000000', 'epoch: 1700000003'));
     const unsigned = await eib(project, ['build'], fresh);
     assert.equal(unsigned.code, 1, unsigned.stderr);
     assert.match(unsigned.stderr, /archived package hello-1\.0-r0 .*signature/);
