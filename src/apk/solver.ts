@@ -628,9 +628,15 @@ class Solver {
     }
   }
 
+  /**
+   * Which unresolved name to settle next when none is forced: a name only
+   * install_if brings in comes before one with requirers, so a triggered
+   * install_if package can settle a choice among providers (apk-tools
+   * 2.14.4 does so: vector installif10), then the longest dependency chain.
+   */
   private static dequeueOrder(a: Name, b: Name): number {
     const r = num(a.requirers > 0) - num(b.requirers > 0);
-    if (r) return -r;
+    if (r) return r;
     return -(a.maxDepChain - b.maxDepChain);
   }
 

@@ -34,7 +34,7 @@ const INSTALLED: Record<string, { repo: string; packages: string[] }> = {
 };
 
 /** Applicable vectors where eib does not give the vector's answer yet (README.md says why). */
-const KNOWN_DIFFERENCES = ['installif10', 'provides22'];
+const KNOWN_DIFFERENCES = ['provides22'];
 
 /** Why a vector does not apply to eib, or undefined when it does. */
 function notApplicable(v: Vector): string | undefined {
