@@ -29,7 +29,7 @@ const MAX_MS = 20_000;
 /** A folder beside which the fixture's relative paths (repo, keys, scripts…) resolve. */
 function caseDir(): string {
   const dir = userTempDir('eib-fuzz-');
-  for (const name of ['certs', 'keys', 'overlay', 'repo', 'scripts']) symlinkSync(join(FIXTURES, name), join(dir, name));
+  for (const name of ['certs', 'kernel', 'keys', 'overlay', 'repo', 'scripts']) symlinkSync(join(FIXTURES, name), join(dir, name));
   mkdirSync(join(dir, '.cache'));
   chownToUser(dir);
   return dir;
