@@ -47,6 +47,8 @@ export interface SendRequest {
   readonly redirects?: boolean;
   /** Called before every request, redirects included; throws to refuse a URL. */
   readonly guard?: (url: URL) => void;
+  /** Silence after which this request fails, instead of the client's timeoutMs. */
+  readonly timeoutMs?: number;
 }
 
 export interface Sent {
@@ -253,7 +255,8 @@ export class HttpClient {
     let body = req.body;
     const origin = url.origin;
     req.guard?.(url);
-    let res = await this.once(method, url, { ...req.headers }, body);
+    const limit = req.timeoutMs ?? this.timeoutMs;
+    let res = await this.once(method, url, { ...req.headers }, body, limit);
     for (let hops = 0; req.redirects !== false && REDIRECTS.has(res.statusCode ?? 0) && res.headers.location; hops++) {
       discardBody(res);
       if (hops >= MAX_REDIRECTS) throw netError('EREDIRECT', `too many redirects from ${url.host} (more than ${MAX_REDIRECTS}, last to ${url.pathname})`);
@@ -270,7 +273,7 @@ export class HttpClient {
         if (name.toLowerCase() === 'authorization' && url.origin !== origin) continue;
         headers[name] = value;
       }
-      res = await this.once(method, url, headers, body);
+      res = await this.once(method, url, headers, body, limit);
     }
     return { res, url, method };
   }
@@ -301,7 +304,7 @@ export class HttpClient {
   }
 
   /** One request, no redirects: through the proxy when the environment says so, with bounded silence. */
-  private once(method: Method, url: URL, headers: Record<string, string>, body: Buffer | (() => Readable) | undefined): Promise<http.IncomingMessage> {
+  private once(method: Method, url: URL, headers: Record<string, string>, body: Buffer | (() => Readable) | undefined, limit: number): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') {
@@ -329,17 +332,17 @@ export class HttpClient {
       const via = proxy ? ` (through the proxy ${proxy.shown} from ${proxy.variable})` : '';
       // Silence is watched on the socket (connect, TLS, headers and body
       // alike): a notice after warnAfterMs, failure after timeoutMs.
-      const warnAfter = Math.min(this.warnAfterMs, this.timeoutMs);
+      const warnAfter = Math.min(this.warnAfterMs, limit);
       req.on('socket', (socket: net.Socket) => {
         let warned = false;
         const onIdle = (): void => {
-          if (!warned && warnAfter < this.timeoutMs) {
+          if (!warned && warnAfter < limit) {
             warned = true;
-            this.notice(`no answer from ${url.host}${via} for ${seconds(warnAfter)} (${method} ${url.pathname}); giving up after ${seconds(this.timeoutMs)}`);
-            socket.setTimeout(this.timeoutMs - warnAfter);
+            this.notice(`no answer from ${url.host}${via} for ${seconds(warnAfter)} (${method} ${url.pathname}); giving up after ${seconds(limit)}`);
+            socket.setTimeout(limit - warnAfter);
             return;
           }
-          req.destroy(netError('ETIMEDOUT', `no answer from ${url.host}${via} for ${seconds(this.timeoutMs)}`, true));
+          req.destroy(netError('ETIMEDOUT', `no answer from ${url.host}${via} for ${seconds(limit)}`, true));
         };
         socket.setTimeout(warnAfter);
         socket.on('timeout', onIdle);

@@ -68,6 +68,9 @@ const TLS_VERIFY = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** Silence allowed after an upload (the registry hashes and stores the blob before answering). */
+const UPLOAD_ANSWER_MS = 120_000;
+
 function isProtocolMismatch(e: unknown): boolean {
   return errorCode(e) === 'EPROTO' || /wrong version number|packet length too long|unknown protocol/i.test((e as Error)?.message ?? '');
 }
@@ -214,7 +217,15 @@ export class Transport {
         sentAuth = await this.auth.header(req.scopes);
         const headers: Record<string, string> = { ...req.headers };
         if (sentAuth) headers['Authorization'] = sentAuth;
-        sent = await this.http.send({ method: req.method, url: new URL(req.url, base), headers, ...(req.body === undefined ? {} : { body: req.body }), guard: this.guard });
+        sent = await this.http.send({
+          method: req.method,
+          url: new URL(req.url, base),
+          headers,
+          ...(req.body === undefined ? {} : { body: req.body }),
+          // After an upload's last byte the registry verifies the blob before it answers: give it longer.
+          ...(typeof req.body === 'function' ? { timeoutMs: Math.max(UPLOAD_ANSWER_MS, this.http.timeoutMs) } : {}),
+          guard: this.guard,
+        });
       } catch (e) {
         if (budget !== false && (await budget.again({ error: e }))) continue;
         if (errorCode(e) === 'EREDIRECT') throw new RegistryError('EREGISTRY', `${req.what}: too many redirects from ${this.registry}`, { cause: e });
