@@ -157,6 +157,17 @@ test('5xx and 429 answers are retried with backoff', async () => {
   }
 });
 
+test('one retry budget per blob push: a HEAD whose connection always drops is tried maxAttempts times in all, not per level', async () => {
+  const proxy = await startProxy(registry.host);
+  proxy.decide = (req) => (req.method === 'HEAD' ? { drop: 'before' } : { forward: true });
+  try {
+    await assert.rejects(pushImage(layoutSource(image.dir, 'v1'), parseReference(`${proxy.host}/budget/me:v1`), { ...noCredentials, concurrency: 1, maxAttempts: 4 }), (e: Error) => /socket hang up|ECONNRESET/.test(e.message));
+    assert.equal(proxy.requests.filter((r) => r.method === 'HEAD').length, 4, 'the first blob: 4 attempts, then the push fails');
+  } finally {
+    await proxy.stop();
+  }
+});
+
 test('pullImage writes a verified OCI layout that umoci and skopeo accept', async () => {
   await pushImage(layoutSource(image.dir, 'v1'), parseReference(`${registry.host}/pull/me:v1`), noCredentials);
   const dir = tempDir('eib-pull-');
