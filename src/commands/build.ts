@@ -34,7 +34,11 @@ export default class Build extends BaseCommand {
       const { rootfs, ext4, squashfs, erofs, initramfs, disk } = config.outputs;
       const wanted = [rootfs, ext4, squashfs, erofs, initramfs, disk].some((o) => o !== undefined);
       const outputs = wanted
-        ? await (await import('../export/export.js')).exportOutputs(config, { signal: abort.signal, onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`) })
+        ? await (await import('../export/export.js')).exportOutputs(config, {
+            built: new Map(result.arches.map((a) => [a.arch, a.image])),
+            signal: abort.signal,
+            onProgress: (e) => e.phase === 'done' && this.out.info(`wrote ${e.path}`),
+          })
         : [];
       for (const a of result.arches) {
         const rootfs = a.rootfsBytes === undefined ? '' : `, rootfs ${formatBytes(a.rootfsBytes)} of at most ${formatBytes(config.outputs.maxSize!)}`;

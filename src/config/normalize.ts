@@ -14,6 +14,7 @@ import { ALPINE_KEYS_DIR, releaseRepositories } from './alpine-release.js';
 import type { BootConfig, CacheConfig, Config, ConfigLocation, FileCopy, Outputs, RegistryConfig, Script, Stage } from './types.js';
 import { formatRepositoryEntry, parseRepositoryEntry } from './repository-entry.js';
 import type { DataPath } from './yaml-source.js';
+import { effectiveEpoch } from './epoch.js';
 
 export const DEFAULT_OCI_DIR = 'out/oci';
 export const DEFAULT_TAG = 'latest';
@@ -101,6 +102,7 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
           ...(file.registry.ca !== undefined ? { ca: abs(file.registry.ca) } : {}),
         };
 
+  const epoch = effectiveEpoch(file.epoch, env);
   const stages: Stage[] = [];
   for (const s of file.stages) stages.push(await stage(s));
 
@@ -130,6 +132,6 @@ export async function normalize(file: EibFile, configFile: string, env: NodeJS.P
     cache,
     ...(registry !== undefined ? { registry } : {}),
     boot,
-    ...(file.epoch !== undefined ? { epoch: file.epoch } : {}),
+    ...(epoch !== undefined ? { epoch } : {}),
   };
 }

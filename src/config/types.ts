@@ -176,6 +176,6 @@ export interface Config {
   readonly registry?: RegistryConfig;
   /** Always set by loadConfig; optional for configs made in code. */
   readonly boot?: BootConfig;
-  /** SOURCE_DATE_EPOCH for reproducible builds (seconds). */
+  /** The effective build time for reproducible builds (seconds): `epoch`, else $SOURCE_DATE_EPOCH at load time. */
   readonly epoch?: number;
 }

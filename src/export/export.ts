@@ -6,7 +6,6 @@
  * beside the target and renamed into place at the end.
  */
 import { resolve } from 'node:path';
-import { effectiveEpoch } from '../config/epoch.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
@@ -20,6 +19,7 @@ import { rememberedScans } from '../layer/flatten-scans.js';
 import { writeAtomically } from './temp-output.js';
 import { writeTreeImage } from './tree-image.js';
 import { lockCacheShared } from '../store/cache-lock.js';
+import type { BuiltImage } from '../store/built-image.js';
 
 export type ExportProgress =
   | { phase: 'start'; path: string; format: ExportFormat | 'disk'; arch: AlpineArch; stage: string; layers: number }
@@ -32,6 +32,8 @@ export interface ExportOptions {
   stage?: string;
   /** Which arch's image, for configs that build several. */
   arch?: AlpineArch;
+  /** That arch's image as a build just wrote it (default: the tagged image is read). */
+  built?: BuiltImage;
   /** ext4 only: bytes, or "512M"/"2G"; default the content plus room to spare. */
   size?: number | string;
   /** ext4 only: filesystem label (up to 16 bytes). */
@@ -65,11 +67,6 @@ export interface ExportResult {
   disk?: WrittenDisk;
 }
 
-/** SOURCE_DATE_EPOCH from the config, else from the environment. */
-export function exportEpoch(config: Config): number | undefined {
-  return effectiveEpoch(config);
-}
-
 export async function exportImage(config: Config, options: ExportOptions): Promise<ExportResult> {
   const path = resolve(options.path);
   const format = formatFromPath(path);
@@ -79,7 +76,11 @@ export async function exportImage(config: Config, options: ExportOptions): Promi
       if (value !== undefined) throw new UsageError(`--${flag} applies to ext4 images only (.ext4, .img), and ${options.path} is a ${format} file`);
     }
   }
-  const image = await selectImage(config, { ...(options.arch === undefined ? {} : { arch: options.arch }), ...(options.stage === undefined ? {} : { stage: options.stage }) });
+  const image = await selectImage(config, {
+    ...(options.arch === undefined ? {} : { arch: options.arch }),
+    ...(options.stage === undefined ? {} : { stage: options.stage }),
+    ...(options.built === undefined ? {} : { built: options.built }),
+  });
   options.onProgress?.({ phase: 'start', path, format, arch: image.arch, stage: image.stage, layers: image.layers.length });
   const base = { path, format, arch: image.arch, stage: image.stage, image: image.manifest };
 
@@ -116,7 +117,7 @@ interface FilesystemExport {
 
 /** A filesystem image (ext4, squashfs, erofs), made in the cache's scratch space (the caller holds the cache). */
 async function exportFilesystem(config: Config, options: ExportOptions, { image, format, path, size, base }: FilesystemExport): Promise<ExportResult> {
-  const epoch = exportEpoch(config);
+  const epoch = config.epoch;
   if (format === 'ext4') {
     const made = await writeAtomically(path, (tmp) =>
       writeExt4(image.layout.dir, image.manifest, { digests: image.layers.map((l) => l.digest), names: image.names }, tmp, {
@@ -151,18 +152,23 @@ async function exportFilesystem(config: Config, options: ExportOptions, { image,
   return { ...base, bytes: made.bytes, ...(made.uuid === undefined ? {} : { uuid: made.uuid }) };
 }
 
-/** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs, initramfs, disk) from the last build; `eib build` calls this. */
-export async function exportOutputs(config: Config, options: { arch?: AlpineArch; onProgress?: (event: ExportProgress) => void; signal?: AbortSignal } = {}): Promise<ExportResult[]> {
+/** Write the outputs the config names (outputs.rootfs, ext4, squashfs, erofs, initramfs, disk) from the last build; `eib build` calls this with the images it just wrote (`built`). */
+export async function exportOutputs(
+  config: Config,
+  options: { arch?: AlpineArch; built?: ReadonlyMap<AlpineArch, BuiltImage>; onProgress?: (event: ExportProgress) => void; signal?: AbortSignal } = {},
+): Promise<ExportResult[]> {
   const results: ExportResult[] = [];
   const arches = options.arch !== undefined ? [options.arch] : config.arch;
   for (const target of [config.outputs.rootfs, config.outputs.ext4, config.outputs.squashfs, config.outputs.erofs, config.outputs.initramfs]) {
     if (target === undefined) continue;
     for (const arch of arches) {
       const path = config.arch.length > 1 ? archPath(target, arch) : target;
+      const built = options.built?.get(arch);
       results.push(
         await exportImage(config, {
           path,
           arch,
+          ...(built === undefined ? {} : { built }),
           ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
           ...(options.signal === undefined ? {} : { signal: options.signal }),
         }),
@@ -172,9 +178,10 @@ export async function exportOutputs(config: Config, options: { arch?: AlpineArch
   if (config.outputs.disk !== undefined) {
     for (const arch of arches) {
       const path = config.arch.length > 1 ? archPath(config.outputs.disk.path, arch) : config.outputs.disk.path;
-      const image = await selectImage(config, { arch });
+      const built = options.built?.get(arch);
+      const image = await selectImage(config, { arch, ...(built === undefined ? {} : { built }) });
       options.onProgress?.({ phase: 'start', path, format: 'disk', arch, stage: image.stage, layers: image.layers.length });
-      const epoch = exportEpoch(config);
+      const epoch = config.epoch;
       const disk = await writeDisk(config, image, path, { ...(epoch === undefined ? {} : { epoch }), ...(options.signal === undefined ? {} : { signal: options.signal }) });
       results.push({ path, format: 'disk', bytes: disk.bytes, arch, stage: image.stage, image: image.manifest, disk });
       options.onProgress?.({ phase: 'done', path, bytes: disk.bytes });

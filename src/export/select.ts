@@ -2,7 +2,7 @@
  * Which layers an export flattens: the last build's image for one arch, up
  * to and including a named stage (default: all of them).
  */
-import { readBuiltImage } from '../store/built-image.js';
+import { readBuiltImage, type BuiltImage } from '../store/built-image.js';
 import type { AlpineArch, Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import type { Descriptor, Digest } from '../oci/types.js';
@@ -22,9 +22,10 @@ export interface SelectedImage {
   names: string[];
 }
 
-export async function selectImage(config: Config, options: { arch?: AlpineArch; stage?: string }): Promise<SelectedImage> {
+/** The layers to export; `built` is the image a build just wrote (else the tagged one is read). */
+export async function selectImage(config: Config, options: { arch?: AlpineArch; stage?: string; built?: BuiltImage }): Promise<SelectedImage> {
   const arch = chooseArch(config, options.arch);
-  const image = await readBuiltImage(config, arch);
+  const image = options.built ?? (await readBuiltImage(config, arch));
   const names = image.stages.map((s) => s.name);
   if (names.length === 0) throw new UsageError(`the image in ${config.outputs.oci} records no stages; run eib build`);
   const stage = options.stage ?? names.at(-1)!;

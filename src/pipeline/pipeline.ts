@@ -7,7 +7,6 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lockCacheShared, lockStage } from '../store/cache-lock.js';
-import { withEffectiveEpoch } from '../config/epoch.js';
 import type { AlpineArch, Config, Stage } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
 import { fetchPackage } from '../apk/repository.js';
@@ -22,10 +21,10 @@ import { explainStage, newestCheckpoint, type StageExplanation } from './explain
 import { CheckpointStore, type Checkpoint } from '../store/checkpoints.js';
 import { resolveStages, type ResolveOptions, type Resolution, type StagePackages } from './resolve.js';
 import type { StageProgress, StageTaskPayload, StageTaskResult } from './stage-task.js';
-import { writeBuildImage } from '../store/built-image.js';
+import { writeBuildImage, type BuiltImage } from '../store/built-image.js';
 import { checkMaxSize, rootfsSize } from '../inspect/size.js';
 import type { SharedCache } from '../remote/shared-cache.js';
-import { configuredSbom } from '../sbom/attach.js';
+import { ensureSbom } from '../sbom/attach.js';
 import { readLock, type LockedPackage } from '../project/lock-file.js';
 import { isCorruptPackage } from '../apk/package-error.js';
 
@@ -59,6 +58,8 @@ export interface StageResult {
 export interface ArchBuildResult {
   arch: AlpineArch;
   manifest: Descriptor;
+  /** The image as written, for the code that goes on with it (exports). */
+  image: BuiltImage;
   stages: StageResult[];
   /** Compressed bytes of the image's layers. */
   layerBytes: number;
@@ -74,8 +75,33 @@ export interface BuildResult {
   arches: ArchBuildResult[];
 }
 
+/** What a stage runner is told besides its payload. */
+export interface StageRunHooks {
+  network: boolean;
+  onProgress: (progress: StageProgress) => void;
+  onOutput?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+/** Runs one stage and returns its layer; the default runs stage-task.ts inside the sandbox namespace. */
+export type StageRunner = (payload: StageTaskPayload, hooks: StageRunHooks) => Promise<StageTaskResult>;
+
+/** The default runner. Loaded only when a stage runs: a no-op rebuild does not enter the sandbox. */
+const runStageInNamespace: StageRunner = async (payload, hooks) => {
+  const { runInNamespace } = await import('../sandbox/namespace.js');
+  const { stageTask } = await import('./stage-task.js');
+  return runInNamespace(stageTask, payload, {
+    network: hooks.network,
+    onProgress: (progress: unknown) => hooks.onProgress(progress as StageProgress),
+    ...(hooks.onOutput ? { onOutput: hooks.onOutput } : {}),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+  });
+};
+
 export interface BuildOptions extends ResolveOptions {
   events?: BuildEvents;
+  /** Runs the stages that are not cached (default: in the sandbox); tests of cache decisions pass their own. */
+  stageRunner?: StageRunner;
   /** Say for each stage that is not cached which of its inputs changed. */
   explain?: boolean;
   signal?: AbortSignal;
@@ -91,8 +117,7 @@ async function dropCachedPackages(cacheDir: string, paths: readonly string[]): P
 }
 
 /** Build every stage of every arch and write the image to config.outputs.oci. */
-export async function build(fileConfig: Config, options: BuildOptions = {}): Promise<BuildResult> {
-  const config = withEffectiveEpoch(fileConfig);
+export async function build(config: Config, options: BuildOptions = {}): Promise<BuildResult> {
   const lock = await lockCacheShared(config.cache.dir, waitOptions(options));
   try {
     return await buildAll(config, options);
@@ -107,11 +132,11 @@ async function buildAll(config: Config, options: BuildOptions): Promise<BuildRes
   const image = await writeBuildImage(config, arches.map((a) => ({ arch: a.arch, checkpoints: a.checkpoints })));
   // Every image carries an SPDX SBOM of its packages, as an OCI referrer;
   // an image that already has one (a no-op rebuild) keeps it.
-  for (const arch of config.arch) await configuredSbom(config, { arch, onWarning: (m) => options.events?.warn?.(m) });
+  for (const [i, arch] of config.arch.entries()) await ensureSbom(config, arch, image.images[i]!, { onWarning: (m) => options.events?.warn?.(m) });
   const results: ArchBuildResult[] = [];
   for (const [i, a] of arches.entries()) {
     const layers = a.checkpoints.flatMap((cp) => (cp.layer ? [cp.layer] : []));
-    const result: ArchBuildResult = { arch: a.arch, manifest: image.manifests[i]!, stages: a.stages, layerBytes: layers.reduce((n, l) => n + l.size, 0) };
+    const result: ArchBuildResult = { arch: a.arch, manifest: image.manifests[i]!, image: image.images[i]!, stages: a.stages, layerBytes: layers.reduce((n, l) => n + l.size, 0) };
     // The image stays written: eib size can then tell what takes the room.
     if (config.outputs.maxSize !== undefined) {
       const store = new BlobStore(config.cache.dir);
@@ -289,19 +314,12 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
   };
   let result: StageTaskResult;
   try {
-    // Loaded only when a stage runs: a no-op rebuild does not enter the sandbox.
-    const { runInNamespace } = await import('../sandbox/namespace.js');
-    const { stageTask } = await import('./stage-task.js');
-    result = await runInNamespace(
-      stageTask,
-      payload,
-      {
-        network: stage.network,
-        onProgress: (progress: unknown) => events.stageProgress?.({ arch, stage: stage.name, progress: progress as StageProgress }),
-        ...(events.output ? { onOutput: (chunk: Buffer) => events.output?.(chunk) } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      },
-    );
+    result = await (options.stageRunner ?? runStageInNamespace)(payload, {
+      network: stage.network,
+      onProgress: (progress) => events.stageProgress?.({ arch, stage: stage.name, progress }),
+      ...(events.output ? { onOutput: (chunk: Buffer) => events.output?.(chunk) } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   } catch (e) {
     events.stageFailed?.({ arch, stage: stage.name });
     // A cached .apk that is bad must not be reused by the next build.

@@ -72,6 +72,11 @@ async function dropUnreferenced(image: BuiltImage, replaced: readonly Descriptor
   }
 }
 
+/** The SBOM attached to `image`, or, when it has none yet, a new one made and attached. */
+export async function ensureSbom(config: Config, arch: AlpineArch, image: BuiltImage, options: ImageSbomOptions = {}): Promise<AttachedSbom> {
+  return (await attachedSbomOf(image, arch)) ?? attachOne(config, arch, image, options);
+}
+
 /** Make, store and list as a referrer the SBOM of every arch of the last build; replaces earlier SBOMs of the same images. */
 export async function attachSbom(config: Config, options: ImageSbomOptions = {}): Promise<AttachedSbom[]> {
   const attached: AttachedSbom[] = [];
@@ -81,7 +86,10 @@ export async function attachSbom(config: Config, options: ImageSbomOptions = {})
 
 /** The SBOM attached to the last build for `arch`, or undefined when there is none. */
 export async function readAttachedSbom(config: Config, arch: AlpineArch): Promise<AttachedSbom | undefined> {
-  const image = await readBuiltImage(config, arch);
+  return attachedSbomOf(await readBuiltImage(config, arch), arch);
+}
+
+async function attachedSbomOf(image: BuiltImage, arch: AlpineArch): Promise<AttachedSbom | undefined> {
   const subject = image.manifestDescriptor;
   const found = (await findReferrers(image.layout, subject.digest, SPDX_JSON_MEDIA_TYPE)).at(-1);
   const layer = found?.manifest.layers.find((l) => l.mediaType === SPDX_JSON_MEDIA_TYPE);
@@ -94,9 +102,6 @@ export async function readAttachedSbom(config: Config, arch: AlpineArch): Promis
 /** What `eib sbom` prints: the attached SBOM of `arch` (the only arch when omitted), attached first when missing. */
 export async function configuredSbom(config: Config, options: ImageSbomOptions & { arch?: string } = {}): Promise<AttachedSbom> {
   const arch = chooseArch(config, options.arch);
-  const existing = await readAttachedSbom(config, arch);
-  if (existing) return existing;
-  const image = await readBuiltImage(config, arch);
-  return attachOne(config, arch, image, options);
+  return ensureSbom(config, arch, await readBuiltImage(config, arch), options);
 }
 

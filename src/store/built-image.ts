@@ -35,6 +35,8 @@ export interface WrittenBuild {
   descriptor: Descriptor;
   /** One manifest per arch, in config order. */
   manifests: Descriptor[];
+  /** The image of each arch as written, in config order: what readBuiltImage would read back. */
+  images: BuiltImage[];
 }
 
 function stageRecord(cp: Checkpoint, epoch: number | undefined): StageRecord {
@@ -80,6 +82,7 @@ export async function writeBuildImage(config: Config, arches: { arch: AlpineArch
   const layout = await OciLayout.create(config.outputs.oci);
   const replaced = (await layout.tags()).includes(config.outputs.tag) ? await layout.resolve(config.outputs.tag) : undefined;
   const manifests: Descriptor[] = [];
+  const images: BuiltImage[] = [];
   for (const { arch, checkpoints } of arches) {
     const records = checkpoints.map((cp) => stageRecord(cp, config.epoch));
     const layers = stageLayers(records);
@@ -98,6 +101,7 @@ export async function writeBuildImage(config: Config, arches: { arch: AlpineArch
       ...(arches.length === 1 ? { tag: config.outputs.tag } : {}),
     });
     manifests.push(written.manifest);
+    images.push({ layout, manifestDescriptor: written.manifest, manifest: written.manifestJson, config: imageConfig, stages });
   }
   let descriptor: Descriptor;
   if (arches.length === 1) {
@@ -109,7 +113,7 @@ export async function writeBuildImage(config: Config, arches: { arch: AlpineArch
   }
   // The image this build replaced stays readable as <tag>.previous (eib diff compares the two).
   if (replaced && replaced.digest !== descriptor.digest) await layout.setTag(previousTag(config.outputs.tag), replaced);
-  return { descriptor, manifests };
+  return { descriptor, manifests, images };
 }
 
 export interface BuiltImage {
