@@ -13,13 +13,14 @@
  * and src/package.c (apk_pkg_write_index_header).
  */
 import type { KeyObject } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, utimes } from 'node:fs/promises';
+import { chmod, chown, mkdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import type { PackageInfo } from './types.js';
 import type { ScriptName } from './package-file.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { SCRIPT_EXEC_DIR } from './scripts.js';
+import { readIfExists } from '../fs/stat.js';
 
 export interface Acl {
   uid: number;
@@ -215,15 +216,6 @@ export function scriptEntryName(pkg: Pick<InstalledPackage, 'name' | 'version' |
   return `${pkg.name}-${pkg.version}.${pkg.checksum}.${script}`;
 }
 
-async function readOptional(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
 /** Entries of scripts.tar by name. Scripts are small; they are held in memory. */
 async function readScriptsTar(data: Buffer): Promise<Map<string, Buffer>> {
   const scripts = new Map<string, Buffer>();
@@ -252,11 +244,11 @@ export interface ApkDatabase {
 
 /** Reads the database a root already holds (empty when there is none). */
 export async function readDatabase(root: string): Promise<ApkDatabase> {
-  const installed = await readOptional(join(root, DB_PATHS.installed));
+  const installed = await readIfExists(join(root, DB_PATHS.installed));
   const packages = installed ? parseInstalled(installed.toString('utf8')) : [];
-  const triggersText = await readOptional(join(root, DB_PATHS.triggers));
+  const triggersText = await readIfExists(join(root, DB_PATHS.triggers));
   const triggers = parseTriggers(triggersText?.toString('utf8') ?? '');
-  const scriptsData = await readOptional(join(root, DB_PATHS.scripts));
+  const scriptsData = await readIfExists(join(root, DB_PATHS.scripts));
   const scripts = scriptsData && scriptsData.length > 0 ? await readScriptsTar(scriptsData) : new Map<string, Buffer>();
   for (const pkg of packages) {
     pkg.triggers = triggers.get(pkg.checksum) ?? [];
@@ -265,7 +257,7 @@ export async function readDatabase(root: string): Promise<ApkDatabase> {
       if (name.startsWith(prefix)) pkg.scripts.set(name.slice(prefix.length) as ScriptName, body);
     }
   }
-  const worldText = await readOptional(join(root, DB_PATHS.world));
+  const worldText = await readIfExists(join(root, DB_PATHS.world));
   const world = (worldText?.toString('utf8') ?? '').split(/\s+/).filter(Boolean);
   return { packages, world };
 }

@@ -4,7 +4,7 @@
  * thrown, so a cache is never treated as empty because it could not be read.
  */
 import type { Stats } from 'node:fs';
-import { lstat, stat } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
 
 function isMissing(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
@@ -36,6 +36,16 @@ export async function lstatOrUndefined(path: string | Buffer): Promise<Stats | u
 export async function statOrUndefined(path: string | Buffer): Promise<Stats | undefined> {
   try {
     return await stat(path);
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+}
+
+/** The whole content of the file at `path`, or undefined when there is none. */
+export async function readIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
   } catch (e) {
     if (isMissing(e)) return undefined;
     throw e;

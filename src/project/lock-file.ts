@@ -5,12 +5,12 @@
  * the repositories nor the package archive hold fails with a message to
  * refresh the lock.
  */
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import type { PackageInfo } from '../apk/types.js';
 import { EibError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
+import { readIfExists } from '../fs/stat.js';
 
 export const LOCK_FILE = 'eib.lock.json';
 
@@ -50,13 +50,8 @@ export function lockedPackage(p: PackageInfo, configDir: string): LockedPackage 
 
 export async function readLock(configDir: string): Promise<LockFile | undefined> {
   const path = lockPath(configDir);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = (await readIfExists(path))?.toString('utf8');
+  if (text === undefined) return undefined;
   let lock: LockFile;
   try {
     lock = JSON.parse(text) as LockFile;

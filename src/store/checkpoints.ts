@@ -7,12 +7,12 @@
  * point leaves either a whole checkpoint or none.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
-import { exists, statOrUndefined } from '../fs/stat.js';
+import { exists, readIfExists, statOrUndefined } from '../fs/stat.js';
 
 /** What a stage's key was computed from, as the checkpoint record keeps it. */
 export interface StageInputs {
@@ -74,13 +74,8 @@ export class CheckpointStore {
   /** The record of `key`; undefined when there is none, ECACHEDAMAGED when it is not a whole record of that key. */
   async read(key: string): Promise<Checkpoint | undefined> {
     const path = this.recordPath(key);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
+    const text = (await readIfExists(path))?.toString('utf8');
+    if (text === undefined) return undefined;
     let value: unknown;
     try {
       value = JSON.parse(text);
