@@ -44,6 +44,15 @@ async function timed(c: Contender, ctx: BenchContext): Promise<{ ms: number; res
   return { ms, result };
 }
 
+const RESULTS = join(REPO, 'bench', 'results', 'latest.json');
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${release()}, Node ${process.version}`;
+
+/** bench/results/latest.json with the rows so far; `partial` until the last scenario is done. */
+function writeResults(partial: boolean): void {
+  mkdirSync(dirname(RESULTS), { recursive: true });
+  writeFileSync(RESULTS, `${JSON.stringify({ date: new Date().toISOString(), partial, runs, node: process.version, machine, rows }, null, 2)}\n`);
+}
+
 const selected = only.length === 0 ? defaultScenarios() : scenarios().filter((s) => only.some((o) => s.name === o || s.name.startsWith(o)));
 const started = Date.now();
 const rows: Row[] = [];
@@ -72,9 +81,11 @@ for (const scenario of selected) {
   const baseline = scenarioRows.find((r) => r.role === 'baseline');
   for (const r of scenarioRows) r.ratio = baseline ? r.medianMs / baseline.medianMs : null;
   rows.push(...scenarioRows);
+  // A long run that is stopped early still leaves every finished scenario's figures.
+  for (const r of scenarioRows) process.stderr.write(`[${r.scenario}] ${r.contender}: median ${r.medianMs.toFixed(0)} ms, ratio ${r.ratio?.toFixed(2) ?? '-'}, peak RSS ${r.maxRssKiB === null ? '-' : `${(r.maxRssKiB / 1024).toFixed(1)} MiB`}\n`);
+  writeResults(true);
 }
 
-const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${release()}, Node ${process.version}`;
 const header = ['scenario', 'contender', 'median ms', 'ratio', 'peak RSS MiB'];
 const table = rows.map((r) => [r.scenario, r.contender, r.medianMs.toFixed(0), r.ratio === null ? '-' : r.ratio.toFixed(2), r.maxRssKiB === null ? '-' : (r.maxRssKiB / 1024).toFixed(1)]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] ?? '').length)));
@@ -83,7 +94,5 @@ console.log(line(header));
 for (const t of table) console.log(line(t));
 console.log(`\n${machine}; ${runs} runs after a warm-up; ${((Date.now() - started) / 60_000).toFixed(1)} min`);
 
-const out = join(REPO, 'bench', 'results', 'latest.json');
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), runs, node: process.version, machine, rows }, null, 2)}\n`);
-console.log(`written ${out}`);
+writeResults(false);
+console.log(`written ${RESULTS}`);
