@@ -22,6 +22,27 @@ export abstract class BaseCommand extends Command {
 
   protected out: Output = new Output({ json: false, quiet: false, verbose: false });
 
+  /** The signal that interrupted the command, if one did: it exits 130 (SIGINT) or 143 (SIGTERM) once cleaned up. */
+  private interruptedBy: 'SIGINT' | 'SIGTERM' | undefined;
+
+  /**
+   * An AbortSignal that SIGINT and SIGTERM abort. The command passes it down,
+   * the library stops its work and removes what it started, and eib exits
+   * 130 or 143 instead of dying in the middle of a write.
+   */
+  protected interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+    const abort = new AbortController();
+    const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => {
+      const handler = (): void => {
+        this.interruptedBy ??= sig;
+        abort.abort(new EibError('EINTERRUPTED', `interrupted by ${sig}`));
+      };
+      process.on(sig, handler);
+      return [sig, handler] as const;
+    });
+    return { signal: abort.signal, dispose: () => handlers.forEach(([sig, handler]) => process.off(sig, handler)) };
+  }
+
   /** Parse argv and set up output; commands call this first. */
   protected async parseWithOutput<T extends typeof Command>(cmd: T): Promise<Interfaces.ParserOutput<BaseFlags<T>, Interfaces.InferredArgs<T['args']>>> {
     const parsed = (await this.parse(cmd as unknown as typeof BaseCommand)) as unknown as Interfaces.ParserOutput<BaseFlags<T>, Interfaces.InferredArgs<T['args']>>;
@@ -37,6 +58,10 @@ export abstract class BaseCommand extends Command {
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
     const verbose = this.out.options.verbose || this.argv.includes('--verbose') || this.argv.includes('-v');
+    if (this.interruptedBy !== undefined && !(err instanceof Errors.ExitError)) {
+      this.out.error(`interrupted by ${this.interruptedBy}; what was in progress was cleaned up`);
+      return this.exit(this.interruptedBy === 'SIGINT' ? 130 : 143);
+    }
     if (err instanceof EibError) {
       for (const line of err.lines()) this.out.error(line);
       if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);

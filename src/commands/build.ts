@@ -20,9 +20,8 @@ export default class Build extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Build);
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
-    const abort = new AbortController();
-    const onSigint = (): void => abort.abort(new Error('interrupted'));
-    process.once('SIGINT', onSigint);
+    const interrupt = this.interruptSignal();
+    const abort = { signal: interrupt.signal };
     try {
       const result = await build(config, {
         offline: flags.offline,
@@ -62,7 +61,7 @@ export default class Build extends BaseCommand {
       };
       this.out.result(summary, `${config.outputs.oci}:${config.outputs.tag} ${result.image.digest}`);
     } finally {
-      process.off('SIGINT', onSigint);
+      interrupt.dispose();
     }
   }
 }

@@ -2,11 +2,13 @@
  * An output file written under a temporary name beside its target and
  * renamed over it at the end, so the target is either the old file or the
  * whole new one. The temporary file is removed on failure, and also when
- * eib is interrupted (SIGINT, SIGTERM, SIGHUP) while it is being written.
+ * eib is interrupted (SIGINT, SIGTERM, SIGHUP) while it is being written;
+ * one a SIGKILL left behind is removed by the next write of the same target.
  */
 import { rmSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { processAlive } from '../store/cache-lock.js';
 import { publishFile, tempPathBeside } from '../fs/atomic-write.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -29,10 +31,11 @@ export class TempOutput {
     for (const s of SIGNALS) process.once(s, this.onSignal);
   }
 
-  /** Reserve a temporary name beside `target` (its folder is created). */
+  /** Reserve a temporary name beside `target` (its folder is created); temporary files of killed eib processes for it are removed. */
   static async create(target: string): Promise<TempOutput> {
     const abs = resolve(target);
     await mkdir(dirname(abs), { recursive: true });
+    await removeStaleTemps(abs);
     return new TempOutput(abs);
   }
 
@@ -64,5 +67,16 @@ export async function writeAtomically<T>(target: string, write: (tmp: string) =>
   } catch (e) {
     await out.discard();
     throw e;
+  }
+}
+
+/** Temporary files beside `target` (tempPathBeside names them .<name>.<pid>-<hex>.tmp) whose process is gone: a SIGKILL left them. */
+async function removeStaleTemps(target: string): Promise<void> {
+  const prefix = `.${basename(target)}.`;
+  const names = await readdir(dirname(target)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
+    if (m && !processAlive(Number(m[1]))) await rm(join(dirname(target), name), { force: true });
   }
 }

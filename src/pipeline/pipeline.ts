@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lockCacheShared, lockStage } from '../store/cache-lock.js';
+import { sweepLeftovers } from './leftovers.js';
 import type { AlpineArch, Config, Stage } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
 import { fetchPackage } from '../apk/repository.js';
@@ -118,6 +119,7 @@ async function dropCachedPackages(cacheDir: string, paths: readonly string[]): P
 
 /** Build every stage of every arch and write the image to config.outputs.oci. */
 export async function build(config: Config, options: BuildOptions = {}): Promise<BuildResult> {
+  await sweepLeftovers(config.cache.dir);
   const lock = await lockCacheShared(config.cache.dir, waitOptions(options));
   try {
     return await buildAll(config, options);
@@ -324,6 +326,11 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
     events.stageFailed?.({ arch, stage: stage.name });
     // A cached .apk that is bad must not be reused by the next build.
     if (isCorruptPackage(e)) await dropCachedPackages(config.cache.dir, paths.map((p) => p.path));
+    // An interrupted stage's namespace was killed before it could remove its scratch (files of subordinate ids).
+    if (options.signal?.aborted) {
+      const { runInNamespace } = await import('../sandbox/namespace.js');
+      await runInNamespace((await import('./gc-task.js')).removeTreesTask, { paths: [payload.scratch] }).catch(() => undefined);
+    }
     throw wrapError(`stage ${stage.name} (${arch})`, e);
   }
   for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);

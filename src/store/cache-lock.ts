@@ -9,7 +9,7 @@
  * killed eib never leaves a lock behind.
  */
 import { join } from 'node:path';
-import { acquireLock, type HeldLock } from './file-lock.js';
+import { acquireLock, tryLock, type HeldLock } from './file-lock.js';
 
 export type { HeldLock } from './file-lock.js';
 
@@ -43,6 +43,11 @@ export function lockCacheShared(cacheDir: string, options: WaitOptions = {}): Pr
 /** Exclusive use of the cache (gc): waits until no other eib process uses it. */
 export function lockCacheExclusive(cacheDir: string, options: WaitOptions = {}): Promise<HeldLock> {
   return acquireLock(cacheLockPath(cacheDir), 'exclusive', waiting(options, `waiting for the other eib processes using ${cacheDir} (builds, exports, shells) to finish`));
+}
+
+/** Exclusive use of the cache if no other eib process uses it right now; undefined otherwise. */
+export function tryLockCacheExclusive(cacheDir: string): Promise<HeldLock | undefined> {
+  return tryLock(cacheLockPath(cacheDir), 'exclusive');
 }
 
 /** The right to build the stage with cache key `key`; `stage` names it in the wait message. */

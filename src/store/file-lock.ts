@@ -37,6 +37,13 @@ export async function acquireLock(path: string, mode: 'shared' | 'exclusive', op
   return later;
 }
 
+/** The lock if it is free now; undefined when another process holds it (nobody waits). */
+export async function tryLock(path: string, mode: 'shared' | 'exclusive'): Promise<HeldLock | undefined> {
+  await mkdir(dirname(path), { recursive: true });
+  await (await open(path, 'a')).close();
+  return attempt(path, mode, false);
+}
+
 /** One flock child: the held lock, or undefined when `wait` is false and the lock is taken. */
 function attempt(path: string, mode: 'shared' | 'exclusive', wait: boolean, signal?: AbortSignal): Promise<HeldLock | undefined> {
   signal?.throwIfAborted();
