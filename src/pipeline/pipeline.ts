@@ -331,6 +331,10 @@ async function runStage(run: StageRun): Promise<Checkpoint> {
       const { runInNamespace } = await import('../sandbox/namespace.js');
       await runInNamespace((await import('./gc-task.js')).removeTreesTask, { paths: [payload.scratch] }).catch(() => undefined);
     }
+    if ((e as { code?: unknown }).code === 'ENOSPC') {
+      // The stage ran in the cache (its root, layer and snapshot); its scratch is already gone.
+      throw new EibError('ENOSPC', `stage ${stage.name} (${arch}): no space left on the device of ${config.cache.dir}, where stages are built; free space there (eib gc removes unused checkpoints) and build again`, { cause: e });
+    }
     throw wrapError(`stage ${stage.name} (${arch})`, e);
   }
   for (const w of result.warnings) events.warn?.(`stage ${stage.name}: ${w}`);
