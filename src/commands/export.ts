@@ -24,8 +24,10 @@ export default class Export extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Export);
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
+    const interrupt = this.interruptSignal();
     const result = await exportImage(config, {
       path: args.path,
+      signal: interrupt.signal,
       ...(flags.stage === undefined ? {} : { stage: flags.stage }),
       ...(flags.arch === undefined ? {} : { arch: flags.arch as (typeof ALPINE_ARCHES)[number] }),
       ...(flags.size === undefined ? {} : { size: flags.size }),
@@ -33,7 +35,7 @@ export default class Export extends BaseCommand {
       ...(flags.uuid === undefined ? {} : { uuid: flags.uuid }),
       onWait: (m) => this.out.info(m),
       onProgress: (e) => (e.phase === 'start' ? this.out.info(`exporting ${e.arch} image up to stage ${e.stage} (${e.layers} layers) as ${e.format}`) : undefined),
-    });
+    }).finally(() => interrupt.dispose());
     if (result.cpio !== undefined && result.cpio.droppedXattrs > 0) {
       this.out.warn(`${result.cpio.droppedXattrs} file(s) have extended attributes (file capabilities, user.*) that a cpio initramfs cannot hold; they are left out`);
     }
