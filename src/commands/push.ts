@@ -15,13 +15,15 @@ export default class Push extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Push);
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
+    const interrupt = this.interruptSignal();
     const result = await pushConfiguredImage(config, {
       ref: args.ref,
+      signal: interrupt.signal,
       onProgress: (event) => {
         const line = describeProgress(event);
         if (line !== undefined) this.out.info(line);
       },
-    });
+    }).finally(() => interrupt.dispose());
     const referrers = result.referrers.length === 0 ? '' : ` with ${result.referrers.length} referrer${result.referrers.length === 1 ? '' : 's'} (SBOM)`;
     this.out.result(result, `pushed ${result.ref}@${result.digest}${referrers}`);
   }

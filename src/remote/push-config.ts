@@ -10,7 +10,7 @@ import type { Digest } from '../oci/types.js';
 import { RegistryClient } from './client.js';
 import { layoutSource } from './image-source.js';
 import { pushImage, type TransferOptions, type TransferProgress, type TransferResult } from './push.js';
-import { parseReference } from './reference.js';
+import { parseReference, type Reference } from './reference.js';
 import { layoutReferrers, listReferrers } from './referrers.js';
 import { formatBytes } from '../fs/byte-size.js';
 
@@ -18,6 +18,8 @@ export interface PushConfigOptions {
   /** The REF argument; default config.registry.ref. */
   readonly ref?: string | undefined;
   readonly onProgress?: (event: TransferProgress) => void;
+  /** Aborting it stops the push at once: open uploads are dropped (the registry discards them) and the promise rejects with the reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** A referrer the registry lists for a pushed manifest. */
@@ -47,18 +49,33 @@ export async function pushConfiguredImage(config: Config, options: PushConfigOpt
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   };
   const client = new RegistryClient(ref.registry, transport);
+  options.signal?.throwIfAborted();
+  // Uploads are not tied to the signal one by one: on abort the client is closed, which ends
+  // every open request, and the race rejects at once. The tag is written last, so an aborted
+  // push leaves at most unreferenced blobs that the next push finds and does not send again.
+  let stop: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    if (options.signal === undefined) return;
+    stop = () => reject(options.signal!.reason);
+    options.signal.addEventListener('abort', stop, { once: true });
+  });
   try {
-    const pushed = await pushImage(layoutSource(config.outputs.oci, config.outputs.tag), ref, { ...transport, client, referrers: layoutReferrers(config.outputs.oci) });
-    const referrers: ListedReferrer[] = [];
-    for (const subject of pushed.manifests) {
-      for (const d of (await listReferrers(client, ref.repository, subject.digest)).manifests) {
-        referrers.push({ digest: d.digest, ...(d.artifactType === undefined ? {} : { artifactType: d.artifactType }), subject: subject.digest });
-      }
-    }
-    return { digest: pushed.digest, ref: pushed.ref, referrers };
+    return await Promise.race([pushAndList(config, ref, transport, client), aborted]);
   } finally {
+    if (stop !== undefined) options.signal?.removeEventListener('abort', stop);
     client.close();
   }
+}
+
+async function pushAndList(config: Config, ref: Reference, transport: TransferOptions, client: RegistryClient): Promise<PushedImage> {
+  const pushed = await pushImage(layoutSource(config.outputs.oci, config.outputs.tag), ref, { ...transport, client, referrers: layoutReferrers(config.outputs.oci) });
+  const referrers: ListedReferrer[] = [];
+  for (const subject of pushed.manifests) {
+    for (const d of (await listReferrers(client, ref.repository, subject.digest)).manifests) {
+      referrers.push({ digest: d.digest, ...(d.artifactType === undefined ? {} : { artifactType: d.artifactType }), subject: subject.digest });
+    }
+  }
+  return { digest: pushed.digest, ref: pushed.ref, referrers };
 }
 
 /** One human line per blob event worth printing (none for byte counts). */
