@@ -8,6 +8,7 @@
 import { rmSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { EibError } from '../errors.js';
 import { processAlive } from '../store/cache-lock.js';
 import { publishFile, tempPathBeside } from '../fs/atomic-write.js';
 
@@ -66,8 +67,16 @@ export async function writeAtomically<T>(target: string, write: (tmp: string) =>
     return result;
   } catch (e) {
     await out.discard();
+    if (isDiskFull(e)) throw new EibError('ENOSPC', `no space left on the device of ${dirname(out.target)} to write ${out.target}; the previous file there is unchanged: free space there and export again`, { cause: e });
     throw e;
   }
+}
+
+/** ENOSPC from node's own writes, or a tool (mke2fs, tar) that reported it on stderr. */
+function isDiskFull(e: unknown): boolean {
+  if (e instanceof EibError && e.code === 'ENOSPC') return false;
+  const err = e as { code?: unknown; message?: unknown };
+  return err.code === 'ENOSPC' || (typeof err.message === 'string' && /No space left on device/i.test(err.message));
 }
 
 /** Temporary files beside `target` (tempPathBeside names them .<name>.<pid>-<hex>.tmp) whose process is gone: a SIGKILL left them. */

@@ -32,8 +32,8 @@ function many(seed: string, version: string, count: number): BuildFile[] {
 
 async function repo(project: Project, version: string): Promise<void> {
   await writeRepo(project, [
-    { name: 'many-a', version, files: many('a', version, 3000) },
-    { name: 'many-b', version, files: many('b', version, 3000) },
+    { name: 'many-a', version, files: many('a', version, 1500) },
+    { name: 'many-b', version, files: many('b', version, 1500) },
   ]);
 }
 
