@@ -7,8 +7,9 @@
  * empty. In an overlay root, what goes becomes a whiteout in the stage's
  * layer.
  */
-import { lstat, rmdir, unlink } from 'node:fs/promises';
+import { rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lstatOrUndefined } from '../fs/stat.js';
 import type { InstalledPackage } from './database.js';
 import { checksumOnDisk, type ProtectedPaths } from './protected-paths.js';
 
@@ -54,7 +55,7 @@ export async function removePackageFiles(o: RemoveOptions): Promise<RemoveResult
   // Deepest first, so a parent sees its children gone.
   const dirs = [...o.dirs].filter((d) => d !== '' && !o.ownedElsewhere.has(d)).sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
   for (const dir of dirs) {
-    const st = await lstat(join(o.root, dir)).catch(() => undefined);
+    const st = await lstatOrUndefined(join(o.root, dir));
     if (!st?.isDirectory()) continue;
     try {
       await rmdir(join(o.root, dir));

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,7 +20,7 @@ import type { Descriptor, Digest } from '../oci/types.js';
 import { cacheDamaged, StoreError } from './errors.js';
 import { HashCounter } from './hash-stream.js';
 import { syncFile } from '../fs/atomic-write.js';
-import { exists } from '../fs/stat.js';
+import { exists, readdirIfExists } from '../fs/stat.js';
 
 export interface BlobRef {
   digest: Digest;
@@ -151,13 +151,7 @@ export class BlobStore {
 
   /** Every blob's digest, sorted. */
   async list(): Promise<Digest[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.blobsDir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
+    const names = await readdirIfExists(this.blobsDir);
     return names.filter((n) => HEX64.test(n)).sort().map((n) => `sha256:${n}` as Digest);
   }
 

@@ -7,12 +7,12 @@
  * point leaves either a whole checkpoint or none.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
-import { exists, readIfExists, statOrUndefined } from '../fs/stat.js';
+import { exists, readdirIfExists, readIfExists, statOrUndefined } from '../fs/stat.js';
 
 /** What a stage's key was computed from, as the checkpoint record keeps it. */
 export interface StageInputs {
@@ -114,13 +114,7 @@ export class CheckpointStore {
 
   /** Keys of every record file, sorted (whole or not). */
   async keys(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await readdir(join(this.root, 'checkpoints'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
+    const names = await readdirIfExists(join(this.root, 'checkpoints'));
     return names.filter((n) => n.endsWith('.json')).sort().map((n) => n.slice(0, -'.json'.length));
   }
 

@@ -5,13 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EibError, HostError, ToolError } from '../../src/errors.js';
 import { writeFileAtomic } from '../../src/fs/atomic-write.js';
 import { formatBytes } from '../../src/fs/byte-size.js';
-import { exists, lstatOrUndefined, statOrUndefined } from '../../src/fs/stat.js';
+import { exists, lstatOrUndefined, readdirIfExists, readIfExists, statOrUndefined } from '../../src/fs/stat.js';
 import { runTool, runToolChecked } from '../../src/fs/tool.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'eib-fs-'));
@@ -45,6 +45,18 @@ test('exists and lstatOrUndefined: missing paths and paths below a file are abse
   assert.ok((await lstatOrUndefined(join(dir, 'dangling')))?.isSymbolicLink());
   assert.equal(await statOrUndefined(join(dir, 'dangling')), undefined);
   assert.equal(await lstatOrUndefined(join(dir, 'missing')), undefined);
+});
+
+test('readIfExists and readdirIfExists: what is there is read, what is not is undefined or empty, other failures are thrown', async () => {
+  const dir = tmp();
+  mkdirSync(join(dir, 'folder'));
+  writeFileSync(join(dir, 'folder', 'b'), 'bee');
+  writeFileSync(join(dir, 'folder', 'a'), '');
+  assert.equal((await readIfExists(join(dir, 'folder', 'b')))?.toString(), 'bee');
+  assert.equal(await readIfExists(join(dir, 'missing')), undefined);
+  assert.deepEqual((await readdirIfExists(join(dir, 'folder'))).sort(), ['a', 'b']);
+  assert.deepEqual(await readdirIfExists(join(dir, 'missing')), []);
+  await assert.rejects(readIfExists(join(dir, 'folder')), { code: 'EISDIR' });
 });
 
 test('runTool returns exit status and output, feeds streamed input, and keeps the end of a long stderr', async () => {
