@@ -4,7 +4,7 @@
  * ranges, and makes the checkout reachable by it. As a normal user the
  * suite uses that user itself.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -89,4 +89,19 @@ export function userTempDir(prefix = 'eib-test-'): string {
 export function asUser(): string[] {
   const user = testUser();
   return user.self ? [] : ['runuser', '-u', user.name, '--'];
+}
+
+/**
+ * SIGKILL a process started with asUser() and everything under it, as a crash
+ * or the OOM killer would: with runuser in front, eib is runuser's child.
+ * False when there was nothing left to kill (it exited just before).
+ */
+export function killAsUser(child: ChildProcess): boolean {
+  if (child.exitCode !== null || child.signalCode !== null) return false;
+  if (asUser().length === 0) return child.kill('SIGKILL');
+  const status = spawnSync('pkill', ['-KILL', '-P', String(child.pid)]).status;
+  // pkill exits 1 when nothing matched: the process exited between the check above and the kill.
+  if (status === 1) return false;
+  if (status !== 0) throw new Error(`pkill -KILL -P ${child.pid} exited with ${status}`);
+  return true;
 }

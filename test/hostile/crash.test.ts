@@ -10,13 +10,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { EIB_BIN, runEib } from '../helpers/cli.js';
-import { asUser, testUser } from '../helpers/user.js';
+import { asUser, testUser, killAsUser } from '../helpers/user.js';
 import type { BuildFile } from '../helpers/apk-builder.js';
 import { prng } from './mutate.js';
 import { cacheContents, makeProject, projectYaml, removeCanaries, writeRepo, type Project } from './project.js';
@@ -58,10 +58,7 @@ function startBuild(project: Project): Build {
 
 /** SIGKILL eib and everything under it (runuser's child is eib's node process). */
 async function killTree({ child, closed }: Build): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    if (asUser().length > 0) execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
-    else child.kill('SIGKILL');
-  }
+  killAsUser(child);
   await closed;
 }
 

@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { EIB_BIN, runEib } from '../helpers/cli.js';
-import { asUser, testUser } from '../helpers/user.js';
+import { asUser, testUser, killAsUser } from '../helpers/user.js';
 import type { BuildFile } from '../helpers/apk-builder.js';
 import { prng } from './mutate.js';
 import { cacheContents, makeProject, projectYaml, removeCanaries, writeRepo, type Project } from './project.js';
@@ -46,14 +46,9 @@ async function killedGc(project: Project, reached: () => boolean, delayMs: numbe
   const closed = new Promise((r) => child.once('close', r));
   const deadline = Date.now() + delayMs;
   while (child.exitCode === null && Date.now() < deadline && !reached()) await new Promise((r) => setTimeout(r, 2));
-  const running = child.exitCode === null && child.signalCode === null;
-  if (running) {
-    // Only the processes this test started: runuser's children when the suite runs as root.
-    if (asUser().length > 0) execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
-    else child.kill('SIGKILL');
-  }
+  const killed = killAsUser(child);
   await closed;
-  return running;
+  return killed;
 }
 
 async function checkWhole(project: Project, after: string): Promise<void> {

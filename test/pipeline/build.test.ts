@@ -10,7 +10,7 @@ import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runEib, EIB_BIN } from '../helpers/cli.js';
 import { demoProject, waitForFile } from '../helpers/demo-project.js';
-import { SHARED_ALPINE, asUser, testUser } from '../helpers/user.js';
+import { SHARED_ALPINE, asUser, testUser, killAsUser } from '../helpers/user.js';
 
 const haveShared = existsSync(join(SHARED_ALPINE, 'repo', 'v3.20', 'main', 'aarch64', 'APKINDEX.tar.gz'));
 
@@ -84,8 +84,7 @@ test('a build killed during stage 2 is followed by one that reuses stage 1', { s
   await waitForFile(join(dir, '.cache', 'eib', 'tmp'), 'started');
   // SIGKILL the whole process tree eib started, as a crash or OOM kill would.
   // With runuser in front, eib's node process is runuser's child.
-  if (asUser().length > 0) execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
-  else child.kill('SIGKILL');
+  killAsUser(child);
   await new Promise((r) => child.on('close', r));
   // The sleep inside the namespace must die with eib.
   await new Promise((r) => setTimeout(r, 500));

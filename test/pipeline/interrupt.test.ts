@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EIB_BIN, runEib, type RunResult } from '../helpers/cli.js';
 import { demoProject, waitForFile } from '../helpers/demo-project.js';
-import { asUser, SHARED_ALPINE, testUser } from '../helpers/user.js';
+import { asUser, SHARED_ALPINE, testUser, killAsUser } from '../helpers/user.js';
 
 const skip = !existsSync(join(SHARED_ALPINE, 'repo', 'v3.20', 'main', 'x86_64', 'APKINDEX.tar.gz')) && 'shared/alpine not present';
 
@@ -32,7 +32,7 @@ async function interruptedBuild(dir: string, signal: NodeJS.Signals): Promise<Ru
   // The signal goes to eib itself (runuser's child when the suite runs as root, as a terminal or
   // service manager would send it); SIGKILL to every process of eib's tree, as the OOM killer would.
   const eib = asUser().length > 0 ? Number(execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n')[0]) : child.pid!;
-  if (signal === 'SIGKILL' && asUser().length > 0) execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
+  if (signal === 'SIGKILL') killAsUser(child);
   else process.kill(eib, signal);
   const { code, signal: by } = await closed;
   return { code, signal: by, stdout: '', stderr };

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EIB_BIN, runEib } from '../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { asUser, testUser, userTempDir } from '../helpers/user.js';
+import { asUser, testUser, userTempDir, killAsUser } from '../helpers/user.js';
 import { buildImage, type FixtureImage } from './fixture.js';
 
 let registry: TestRegistry;
@@ -58,7 +58,7 @@ async function interruptedPush(ref: string, signal: NodeJS.Signals): Promise<{ c
   });
   if (child.exitCode === null && child.signalCode === null) {
     // Only the processes this test started: eib is runuser's child when the suite runs as root.
-    if (signal === 'SIGKILL' && asUser().length > 0) execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
+    if (signal === 'SIGKILL') killAsUser(child);
     else process.kill(asUser().length > 0 ? Number(execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n')[0]) : child.pid!, signal);
   }
   const code = await closed;
