@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
+// The CLI runs from its one-file bundle with a V8 code cache: see src/cli/launch.ts.
+import { fileURLToPath } from 'node:url';
+import { launch } from '../dist/src/cli/launch.js';
 
-await execute({ dir: import.meta.url });
+await launch(fileURLToPath(new URL('../dist/eib.cjs', import.meta.url)), process.argv.slice(2));

@@ -3,10 +3,10 @@
  * from: defaults filled in, paths absolute, key directories expanded,
  * scripts split into files and inline shell. URLs stay as written.
  */
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { normalizeDisk } from './disk.js';
 import type { EibFile, ScriptEntry, StageEntry } from './file-types.js';
-import { expandPath, homeDir, isHttpUrl, pathKind } from './paths.js';
+import { defaultCacheDir, expandPath, homeDir, isHttpUrl, pathKind } from './paths.js';
 import { scriptFromString } from './scripts.js';
 import { bytesFromSize } from './bytes.js';
 import { keyFiles } from './semantic.js';
@@ -20,12 +20,6 @@ export const DEFAULT_OCI_DIR = 'out/oci';
 export const DEFAULT_TAG = 'latest';
 export const DEFAULT_BOOT_MEMORY = 512;
 export const DEFAULT_BOOT_TIMEOUT = 120;
-
-/** $XDG_CACHE_HOME/eib when that is an absolute path (as the XDG spec requires), else ~/.cache/eib. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
-  const xdg = env['XDG_CACHE_HOME'];
-  return xdg && xdg.startsWith('/') ? join(xdg, 'eib') : join(homeDir(env), '.cache', 'eib');
-}
 
 /** Where a key is in the file; without a source (tests), the file's name at line 0. */
 export type Locate = (path: DataPath) => ConfigLocation;

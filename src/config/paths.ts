@@ -8,6 +8,12 @@ export function homeDir(env: NodeJS.ProcessEnv): string {
   return env['HOME'] || homedir();
 }
 
+/** $XDG_CACHE_HOME/eib when that is an absolute path (as the XDG spec requires), else ~/.cache/eib. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env['XDG_CACHE_HOME'];
+  return xdg && xdg.startsWith('/') ? join(xdg, 'eib') : join(homeDir(env), '.cache', 'eib');
+}
+
 /**
  * An absolute path for `value`: `~` and `~/…` are the home directory,
  * anything else is relative to `dir` (the config's folder). With

@@ -75,6 +75,7 @@ interface KillPoint {
   name: string;
   /** True once the build reached the point; undefined: kill after `delayMs`. */
   reached?: (project: Project) => boolean;
+  /** Kill this long after the start of a cold build in a project of its own (the others' caches are ahead by then). */
   delayMs?: number;
 }
 
@@ -82,10 +83,21 @@ const random = prng(9);
 const KILL_POINTS: KillPoint[] = [
   { name: 'stage 1 installing', reached: (p) => scratchHas(p, (s) => existsSync(join(s, 'upper', 'usr'))) },
   { name: 'stage 1 layer blob being written', reached: (p) => cacheContents(p.cache).tmp.some((n) => n.startsWith('blob-')) && cacheContents(p.cache).checkpoints.length === 0 },
-  { name: 'a seeded random moment', delayMs: 1500 + Math.floor(random() * 4000) },
   { name: 'stage 2 layer blob being written', reached: (p) => cacheContents(p.cache).tmp.some((n) => n.startsWith('blob-')) && cacheContents(p.cache).checkpoints.length === 1 },
-  { name: 'a second seeded random moment', delayMs: 100 + Math.floor(random() * 800) },
+  // Within the first stage or so of a cold build (its install and layer take over a second here).
+  { name: 'a seeded random moment', delayMs: 200 + Math.floor(random() * 1000) },
+  { name: 'a second seeded random moment', delayMs: 200 + Math.floor(random() * 1000) },
 ];
+
+async function repoProject(): Promise<Project> {
+  const project = makeProject(STAGES);
+  writeFileSync(join(project.dir, 'eib.yaml'), projectYaml(STAGES, 'epoch: 1700000000\n'));
+  await writeRepo(project, [
+    { name: 'bulk-a', version: '1.0-r0', files: bulk('a', 4, 2 << 20) },
+    { name: 'bulk-b', version: '1.0-r0', files: bulk('b', 4, 2 << 20) },
+  ]);
+  return project;
+}
 
 async function checkWhole(project: Project, after: string): Promise<void> {
   const r = await runEib(['ls', '--json'], { cwd: project.dir });
@@ -99,21 +111,19 @@ async function checkWhole(project: Project, after: string): Promise<void> {
 }
 
 test('SLOW: builds SIGKILLed at five points leave only whole checkpoints; the rebuild matches a clean build; gc clears the scratch', { timeout: 240_000 }, async () => {
-  const project = makeProject(STAGES);
+  const project = await repoProject();
+  const others: Project[] = [];
   try {
-    writeFileSync(join(project.dir, 'eib.yaml'), projectYaml(STAGES, 'epoch: 1700000000\n'));
-    await writeRepo(project, [
-      { name: 'bulk-a', version: '1.0-r0', files: bulk('a', 4, 2 << 20) },
-      { name: 'bulk-b', version: '1.0-r0', files: bulk('b', 4, 2 << 20) },
-    ]);
     const killed: string[] = [];
     for (const point of KILL_POINTS) {
-      const build = startBuild(project);
+      const target = point.delayMs === undefined ? project : await repoProject();
+      if (target !== project) others.push(target);
+      const build = startBuild(target);
       const { child } = build;
       const deadline = Date.now() + (point.delayMs ?? 120_000);
       let reached = false;
       while (child.exitCode === null && Date.now() < deadline) {
-        if (point.reached?.(project)) {
+        if (point.reached?.(target)) {
           reached = true;
           break;
         }
@@ -122,7 +132,7 @@ test('SLOW: builds SIGKILLed at five points leave only whole checkpoints; the re
       const wasRunning = child.exitCode === null;
       await killTree(build);
       if (wasRunning && (reached || point.delayMs !== undefined)) killed.push(point.name);
-      await checkWhole(project, `after a kill at ${point.name}`);
+      await checkWhole(target, `after a kill at ${point.name}`);
     }
     assert.ok(killed.length >= 4, `most kill points were hit: ${killed.join(', ')}`);
     if (process.env['EIB_HOSTILE_SHOW']) process.stderr.write(`killed at: ${killed.join('; ')}\n`);
@@ -144,6 +154,6 @@ test('SLOW: builds SIGKILLed at five points leave only whole checkpoints; the re
     assert.equal(again.code, 0, again.stderr);
     assert.ok((JSON.parse(again.stdout) as { stages: { cached: boolean }[] }).stages.every((s) => s.cached), 'gc kept the checkpoints of the image');
   } finally {
-    removeCanaries(project);
+    for (const p of [project, ...others]) removeCanaries(p);
   }
 });
