@@ -3,4 +3,4 @@
 import { fileURLToPath } from 'node:url';
 import { launch } from '../dist/src/cli/launch.js';
 
-await launch(fileURLToPath(new URL('../dist/eib.cjs', import.meta.url)), process.argv.slice(2));
+await launch(fileURLToPath(new URL('../dist/eib.cjs', import.meta.url)), { argv: process.argv.slice(2) });

@@ -1,26 +1,27 @@
 #!/usr/bin/env node
-// Writes dist/eib.cjs, the CLI as one CommonJS file (oclif, eib, yaml,
-// tar-stream), and dist/eib.cjs.sha256, which names its V8 code cache (see
-// src/cli/launch.ts). `npm run build` runs it after tsc, from tsc's output.
+// Writes two bundles, each one CommonJS file with a .sha256 beside it that
+// names its V8 code cache (see src/cli/launch.ts): dist/eib.cjs, the CLI
+// (oclif, eib, yaml, tar-stream), and dist/eib-namespace.cjs, the
+// namespace entry with its tasks (no oclif: every stage starts it).
+// `npm run build` runs it after tsc, from tsc's output.
 //
 // Each module keeps its own import.meta.url: it becomes the URL of the
 // module's file in dist/, computed from the bundle's location, so that
-// paths relative to a module (schemas/, data/, the namespace entry and the
-// task modules it imports, which stay separate files) resolve as they do
-// unbundled.
+// paths relative to a module (schemas/, data/, the launchers) resolve as
+// they do unbundled, and a task's module URL is the same in both bundles.
 //
 // Left out of the bundle: ajv (loaded only to explain an invalid eib.yaml)
 // and typescript (oclif's optional support for .ts commands, unused).
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
-const outfile = join(dist, 'eib.cjs');
-const tmp = `${outfile}.tmp`;
+const staging = join(dist, '.bundles.tmp');
+const bundles = { eib: join(dist, 'src', 'cli', 'main.js'), 'eib-namespace': join(dist, 'src', 'cli', 'namespace-entry.js') };
 
 const moduleUrls = {
   name: 'module-urls',
@@ -33,9 +34,11 @@ const moduleUrls = {
   },
 };
 
+await rm(staging, { recursive: true, force: true });
 await build({
-  entryPoints: [join(dist, 'src', 'cli', 'main.js')],
-  outfile: tmp,
+  entryPoints: bundles,
+  outdir: staging,
+  outExtension: { '.js': '.cjs' },
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -46,6 +49,10 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
-const bytes = await readFile(tmp);
-await writeFile(`${outfile}.sha256`, `${createHash('sha256').update(bytes).digest('hex')}\n`);
-await rename(tmp, outfile);
+for (const name of Object.keys(bundles)) {
+  const file = join(dist, `${name}.cjs`);
+  const bytes = await readFile(join(staging, `${name}.cjs`));
+  await writeFile(`${file}.sha256`, `${createHash('sha256').update(bytes).digest('hex')}\n`);
+  await rename(join(staging, `${name}.cjs`), file);
+}
+await rm(staging, { recursive: true, force: true });

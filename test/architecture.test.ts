@@ -49,3 +49,19 @@ test('no folder below the runner imports src/pipeline; src/fs and src/config imp
   }
   assert.deepEqual(offenders, []);
 });
+
+test('the bundle can load every namespace task: src/cli/task-modules.ts lists each module that declares one, and the CLI lists each command', async () => {
+  const declaring = sourceFiles(SRC)
+    .filter((f) => /namespaceTask\(import\.meta\.url/.test(readFileSync(f, 'utf8')))
+    .map((f) => relative(REPO_ROOT, f).replace(/\.ts$/, '.js'))
+    .sort();
+  const { TASK_MODULES } = await import('../src/cli/task-modules.js');
+  assert.deepEqual(Object.keys(TASK_MODULES).sort(), declaring);
+  for (const [path, load] of Object.entries(TASK_MODULES)) {
+    const exports = await load();
+    assert.ok(Object.values(exports).some((v) => typeof v === 'object' && v !== null && 'module' in v && String((v as { module: unknown }).module).endsWith(`/dist/${path}`)), `${path} loads the module that declares its tasks`);
+  }
+  const commandFiles = sourceFiles(join(SRC, 'commands')).map((f) => relative(join(SRC, 'commands'), f).replace(/\.ts$/, '').replace('/', ':')).sort();
+  const { COMMANDS } = await import('../src/cli/commands.js');
+  assert.deepEqual(Object.keys(COMMANDS).sort(), commandFiles);
+});

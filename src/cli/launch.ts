@@ -10,8 +10,8 @@
  *
  * The cache is kept per command (`eib build` compiles other functions than
  * `eib --version`), under the default cache folder in `startup/`, named by
- * the bundle's sha256 (V8 checks only the source's length), the Node
- * version and the arch. It is written once, after the command succeeded,
+ * the bundle and its sha256 (V8 checks only the source's length), the
+ * Node version and the arch. It is written once, after the command succeeded,
  * so that it holds the functions the command compiled on the way; V8
  * rejects a cache that does not fit, and a rejected or unreadable cache
  * only costs the compilation it would have saved. Only this module
@@ -22,16 +22,19 @@
  */
 import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename, dirname, join } from 'node:path';
 import { constants as vmConstants, Script } from 'node:vm';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { defaultCacheDir } from '../config/paths.js';
 
 /** What the bundle exports (src/cli/main.ts). */
 interface Bundle {
-  main(dir: string, argv: string[]): Promise<unknown>;
+  main(bundle: string, argv: string[]): Promise<unknown>;
+  namespaceEntry(bundle: string, beforeExit: () => Promise<void>): void;
 }
+
+/** The CLI with its arguments, or the namespace entry (which exits by itself when its task is done). */
+export type LaunchTarget = { argv: string[] } | { entry: 'namespace' };
 
 /** The command word of argv (`build`, `cache`), or `cli` for flags alone (--version, --help). */
 export function commandWord(argv: readonly string[]): string {
@@ -47,12 +50,13 @@ function readIfPresent(path: string): Buffer | undefined {
   }
 }
 
-/** Run the CLI in `bundle` (an absolute path) with `argv` (the arguments after the executable). */
-export async function launch(bundle: string, argv: string[]): Promise<void> {
+/** Run the CLI in `bundle` (an absolute path) with `argv` (the arguments after the executable), or its namespace entry. */
+export async function launch(bundle: string, target: LaunchTarget): Promise<void> {
   const source = readFileSync(bundle, 'utf8');
   const digest = readFileSync(`${bundle}.sha256`, 'utf8').trim().slice(0, 16);
   const folder = join(defaultCacheDir(process.env), 'startup');
-  const cacheFile = join(folder, `${digest}-${process.version}-${process.arch}-${commandWord(argv)}.v8`);
+  const name = basename(bundle, '.cjs');
+  const cacheFile = join(folder, `${name}-${digest}-${process.version}-${process.arch}-${'argv' in target ? commandWord(target.argv) : 'namespace-entry'}.v8`);
   const cached = readIfPresent(cacheFile);
 
   // A CommonJS wrapper of our own rather than Node's internal one; the bundle
@@ -72,16 +76,23 @@ export async function launch(bundle: string, argv: string[]): Promise<void> {
   wrapper.call(module.exports, module.exports, require, module, bundle, dirname(bundle));
   module.loaded = true;
 
-  await (module.exports as Bundle).main(pathToFileURL(bundle).href, argv);
-
-  if (cached === undefined || script.cachedDataRejected === true) {
+  const exports = module.exports as Bundle;
+  const writeCache = async (): Promise<void> => {
+    if (cached !== undefined && script.cachedDataRejected !== true) return;
     try {
       mkdirSync(folder, { recursive: true });
-      // Caches of other bundles (an older eib) are of no use any more.
-      for (const name of readdirSync(folder)) if (!name.startsWith(`${digest}-`)) rmSync(join(folder, name), { force: true });
+      // Caches of this bundle's earlier builds (an older eib) are of no use any more.
+      for (const file of readdirSync(folder)) if (file.startsWith(`${name}-`) && !file.startsWith(`${name}-${digest}-`)) rmSync(join(folder, file), { force: true });
       await writeFileAtomic(cacheFile, script.createCachedData());
     } catch {
       // A read-only or full home only means the next start compiles again.
     }
+  };
+  if ('argv' in target) {
+    await exports.main(bundle, target.argv);
+    await writeCache();
+  } else {
+    // The entry ends its process itself once its task is done.
+    exports.namespaceEntry(bundle, writeCache);
   }
 }

@@ -21,7 +21,7 @@ import type { Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import { SandboxError } from './errors.js';
-import { mount, unmountTree } from './mount-tool.js';
+import { detachTrees, mountAll, type MountOp } from './mount-tool.js';
 import { lstatOrUndefined } from '../fs/stat.js';
 
 export interface StageRootOptions {
@@ -73,6 +73,7 @@ export async function mountStageRoot(options: StageRootOptions): Promise<StageRo
   await mkdir(merged, { recursive: true });
   await mkdir(files, { recursive: true });
 
+  /** The trees mounted so far (the overlay and its second view); everything else is mounted below the first. */
   const mounted: string[] = [];
   /** Paths (relative to the root) created as mount points, in creation order. */
   const created: string[] = [];
@@ -84,12 +85,11 @@ export async function mountStageRoot(options: StageRootOptions): Promise<StageRo
     if (released) return;
     released = true;
     let firstError: unknown;
-    for (const target of mounted.reverse()) {
-      try {
-        await unmountTree(target);
-      } catch (e) {
-        firstError ??= e;
-      }
+    try {
+      // The stage's processes have ended: both trees go at once, submounts included.
+      await detachTrees(mounted.reverse());
+    } catch (e) {
+      firstError = e;
     }
     if (firstError === undefined) await removeCreated(upper, created, ancestors);
     if (scaffold !== undefined) await rm(scaffold, { recursive: true, force: true });
@@ -103,34 +103,25 @@ export async function mountStageRoot(options: StageRootOptions): Promise<StageRo
     await rm(scaffold, { recursive: true, force: true });
     await mkdir(scaffold);
     for (const dir of SCAFFOLD_DIRS) await mkdir(join(scaffold, dir), { mode: 0o755 });
-    await mountOverlay([...options.lowers, scaffold], upper, work, merged);
-    mounted.push(merged);
-    // Non-recursive: the view without the mounts below.
-    await mount(['--bind', merged, files], `the overlay at ${files}`);
-    mounted.push(files);
+    // Non-recursive: the second view has none of the mounts below.
+    await mountAll([overlayMount([...options.lowers, scaffold], upper, work, merged), { args: ['--bind', merged, files], what: `the overlay at ${files}` }]);
+    mounted.push(merged, files);
 
     const point = (rel: string, kind: 'dir' | 'file'): Promise<string> => prepareMountPoint(merged, upper, rel, kind, created, ancestors);
-
     const proc = await point('proc', 'dir');
-    await mount(['-t', 'proc', '-o', 'nosuid,nodev,noexec', 'proc', proc], '/proc in the stage root');
-    mounted.push(proc);
-
-    // sysfs cannot be mounted fresh without a network namespace: bind it.
     const sys = await point('sys', 'dir');
-    await mount(['--rbind', '-o', 'ro', '/sys', sys], '/sys in the stage root');
-    mounted.push(sys);
-
     const dev = await point('dev', 'dir');
-    await mountDev(dev);
-    mounted.push(dev);
-
-    if (options.network && (await isFile('/etc/resolv.conf'))) {
-      const resolv = await prepareResolvConf(merged, upper, created, ancestors);
-      if (resolv !== undefined) {
-        await mount(['--bind', '-o', 'ro', '/etc/resolv.conf', resolv], '/etc/resolv.conf in the stage root');
-        mounted.push(resolv);
-      }
-    }
+    const resolv = options.network && (await isFile('/etc/resolv.conf')) ? await prepareResolvConf(merged, upper, created, ancestors) : undefined;
+    await mountAll([
+      { args: ['-t', 'proc', '-o', 'nosuid,nodev,noexec', 'proc', proc], what: '/proc in the stage root' },
+      // sysfs cannot be mounted fresh without a network namespace: bind it.
+      { args: ['--rbind', '-o', 'ro', '/sys', sys], what: '/sys in the stage root' },
+      { args: ['-t', 'tmpfs', '-o', 'mode=755,nosuid,noexec,size=1m', 'tmpfs', dev], what: '/dev in the stage root' },
+    ]);
+    await mountAll([
+      ...(await populateDev(dev)),
+      ...(resolv === undefined ? [] : [{ args: ['--bind', '-o', 'ro', '/etc/resolv.conf', resolv], what: '/etc/resolv.conf in the stage root' }]),
+    ]);
   } catch (e) {
     await release().catch(() => undefined);
     throw e;
@@ -144,40 +135,40 @@ function checkOverlayPath(p: string): void {
   if (/[,:\n\\]/.test(p)) throw new SandboxError('EMOUNT', `stage root path ${p} contains ',', ':', '\\' or a newline, which overlayfs options cannot hold; use a cache directory without them`);
 }
 
-async function mountOverlay(lowers: readonly string[], upper: string, work: string, merged: string): Promise<void> {
+/** The overlay mount; with many layers, lowers are named relative to the folder of the first (the cache's snapshots). */
+function overlayMount(lowers: readonly string[], upper: string, work: string, merged: string): MountOp {
   let opts = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work},userxattr`;
-  let cwd: string | undefined;
-  if (opts.length > MAX_OPTIONS) {
-    // Many layers: name them relative to the folder of the first lower (the cache's snapshots),
-    // mounting from there; paths elsewhere (scaffold, a shell's scratch) stay absolute.
-    cwd = dirname(lowers[0]!);
-    const name = (p: string): string => {
-      const rel = relative(cwd!, p);
-      return rel === '' ? '.' : rel.startsWith('..') ? p : rel;
-    };
-    opts = `lowerdir=${lowers.map(name).join(':')},upperdir=${name(upper)},workdir=${name(work)},userxattr`;
-    if (opts.length > MAX_OPTIONS) throw new SandboxError('EMOUNT', `too many layers (${lowers.length}) for one overlay mount; merge some stages`);
-  }
-  await mount(['-t', 'overlay', '-o', opts, 'overlay', merged], `the overlay of ${lowers.length} layer(s) at ${merged}`, cwd === undefined ? {} : { cwd });
+  const what = `the overlay of ${lowers.length} layer(s) at ${merged}`;
+  if (opts.length <= MAX_OPTIONS) return { args: ['-t', 'overlay', '-o', opts, 'overlay', merged], what };
+  // Paths elsewhere (scaffold, a shell's scratch) stay absolute.
+  const cwd = dirname(lowers[0]!);
+  const name = (p: string): string => {
+    const rel = relative(cwd, p);
+    return rel === '' ? '.' : rel.startsWith('..') ? p : rel;
+  };
+  opts = `lowerdir=${lowers.map(name).join(':')},upperdir=${name(upper)},workdir=${name(work)},userxattr`;
+  if (opts.length > MAX_OPTIONS) throw new SandboxError('EMOUNT', `too many layers (${lowers.length}) for one overlay mount; merge some stages`);
+  return { args: ['-t', 'overlay', '-o', opts, 'overlay', merged], what, cwd };
 }
 
-/** A tmpfs /dev with the host's harmless nodes, a private devpts and /dev/shm. */
-async function mountDev(dev: string): Promise<void> {
-  await mount(['-t', 'tmpfs', '-o', 'mode=755,nosuid,noexec,size=1m', 'tmpfs', dev], '/dev in the stage root');
+/** The host's harmless nodes, a private devpts and /dev/shm in the tmpfs /dev: the folders and files made here, the mounts returned. */
+async function populateDev(dev: string): Promise<MountOp[]> {
+  const ops: MountOp[] = [];
   for (const node of DEVICE_NODES) {
     const target = join(dev, node);
     await writeFile(target, '', { mode: 0o644 });
-    await mount(['--bind', `/dev/${node}`, target], `/dev/${node} in the stage root`);
+    ops.push({ args: ['--bind', `/dev/${node}`, target], what: `/dev/${node} in the stage root` });
   }
   await mkdir(join(dev, 'pts'), { mode: 0o755 });
-  await mount(['-t', 'devpts', '-o', 'newinstance,ptmxmode=0666,mode=0620', 'devpts', join(dev, 'pts')], '/dev/pts in the stage root');
+  ops.push({ args: ['-t', 'devpts', '-o', 'newinstance,ptmxmode=0666,mode=0620', 'devpts', join(dev, 'pts')], what: '/dev/pts in the stage root' });
   await symlink('pts/ptmx', join(dev, 'ptmx'));
   await mkdir(join(dev, 'shm'), { mode: 0o1777 });
-  await mount(['-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'shm', join(dev, 'shm')], '/dev/shm in the stage root');
+  ops.push({ args: ['-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'shm', join(dev, 'shm')], what: '/dev/shm in the stage root' });
   await symlink('/proc/self/fd', join(dev, 'fd'));
   await symlink('/proc/self/fd/0', join(dev, 'stdin'));
   await symlink('/proc/self/fd/1', join(dev, 'stdout'));
   await symlink('/proc/self/fd/2', join(dev, 'stderr'));
+  return ops;
 }
 
 /**

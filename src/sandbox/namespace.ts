@@ -3,7 +3,7 @@
  * (it is multithreaded), so a task runs in a fresh process:
  *
  *   setpriv --pdeathsig KILL unshare --user --map-auto --map-root-user
- *     --mount --pid --fork --kill-child node entry.js
+ *     --mount --pid --fork --kill-child node entry-main.js (entry-command.ts)
  *
  * The task goes in and its outcome comes back over fd 3; stdout/stderr of
  * the task (script output) are passed through to the user's stderr. If eib
@@ -13,17 +13,16 @@
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { EibError, HostError, type ExitCode } from '../errors.js';
 import { SandboxError } from './errors.js';
 import { planIdMap, type IdMapKind } from './idmap.js';
 import { CHANNEL_FD, type OutcomeMessage, type ProgressMessage, type SerializedError, type TaskMessage } from './protocol.js';
 import { SHARED_ERROR_CLASSES, type EibErrorClass, type NamespaceTask } from './task.js';
 import { findTool } from '../fs/tool.js';
+import { namespaceEntryCommand } from './entry-command.js';
 
 export type { TaskContext } from './protocol.js';
 
-const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
 const STDERR_TAIL = 4096;
 
 export interface NamespaceOptions {
@@ -70,7 +69,7 @@ export function runInNamespace<Payload, Result>(task: NamespaceTask<Payload, Res
     warnedSingleMap = true;
     (options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(plan.reason ?? 'no subordinate id ranges');
   }
-  const argv = [...namespaceArgv(plan.kind, options.network ?? true), process.execPath, ENTRY];
+  const argv = [...namespaceArgv(plan.kind, options.network ?? true), ...namespaceEntryCommand()];
   const message: TaskMessage = { module: task.module, name: task.name, payload, idMap: plan.kind };
 
   const interactive = options.stdin === 'inherit';

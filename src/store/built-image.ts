@@ -98,7 +98,6 @@ export async function writeBuildImage(config: Config, arches: { arch: AlpineArch
       config: imageConfig,
       layers,
       annotations: { [STAGES_ANNOTATION]: JSON.stringify(stages.map((s) => ({ name: s.name, key: s.key }))), [Annotation.Title]: config.name },
-      ...(arches.length === 1 ? { tag: config.outputs.tag } : {}),
     });
     manifests.push(written.manifest);
     images.push({ layout, manifestDescriptor: written.manifest, manifest: written.manifestJson, config: imageConfig, stages });
@@ -109,10 +108,9 @@ export async function writeBuildImage(config: Config, arches: { arch: AlpineArch
   } else {
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests, annotations: { [Annotation.Title]: config.name } };
     descriptor = await layout.blobs.putJson(index, MediaType.ImageIndex);
-    await layout.setTag(config.outputs.tag, descriptor);
   }
-  // The image this build replaced stays readable as <tag>.previous (eib diff compares the two).
-  if (replaced && replaced.digest !== descriptor.digest) await layout.setTag(previousTag(config.outputs.tag), replaced);
+  // The image this build replaced stays readable as <tag>.previous (eib diff compares the two); one update of index.json.
+  await layout.setTags([[config.outputs.tag, descriptor], ...(replaced && replaced.digest !== descriptor.digest ? [[previousTag(config.outputs.tag), replaced] as const] : [])]);
   return { descriptor, manifests, images };
 }
 

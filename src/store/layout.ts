@@ -107,13 +107,19 @@ export class OciLayout {
 
   /** Point `tag` at `descriptor`; other index entries are kept. */
   async setTag(tag: string, descriptor: Descriptor): Promise<void> {
-    if (!REF_NAME.test(tag)) {
-      throw new StoreError('ELAYOUT', `"${tag}" is not a valid tag: use letters, digits and . _ - : @ + between them`);
+    await this.setTags([[tag, descriptor]]);
+  }
+
+  /** Point several tags at once, in one update of index.json. */
+  async setTags(tags: readonly (readonly [string, Descriptor])[]): Promise<void> {
+    for (const [tag] of tags) {
+      if (!REF_NAME.test(tag)) throw new StoreError('ELAYOUT', `"${tag}" is not a valid tag: use letters, digits and . _ - : @ + between them`);
     }
-    const entry: Descriptor = { ...descriptor, annotations: { ...descriptor.annotations, [Annotation.RefName]: tag } };
     await this.updateIndex((index) => {
-      index.manifests = index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag);
-      index.manifests.push(entry);
+      for (const [tag, descriptor] of tags) {
+        index.manifests = index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag);
+        index.manifests.push({ ...descriptor, annotations: { ...descriptor.annotations, [Annotation.RefName]: tag } });
+      }
     });
   }
 
