@@ -1,4 +1,12 @@
-/** Every command, by id: oclif's explicit command table, which lets the CLI run as one bundled file. */
+/**
+ * Every command, by id: oclif's explicit command table, which lets the CLI run as one bundled file.
+ *
+ * The command modules are evaluated at every start (oclif needs their
+ * classes), so each imports its library with `await import()` in run():
+ * starting the CLI evaluates only this table, the constants its flags name
+ * and what all commands share (oclif, the base command, the configuration
+ * loader).
+ */
 import type { Command } from '@oclif/core';
 import Boot from '../commands/boot.js';
 import Build from '../commands/build.js';

@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
 import { ALPINE_ARCHES } from '../config/types.js';
-import { bootImage } from '../boot/boot.js';
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGHUP: 129, SIGTERM: 143 } as const;
 
@@ -21,6 +20,7 @@ export default class Boot extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Boot);
+    const { bootImage } = await import('../boot/boot.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const result = await bootImage(config, {
       ...(args.stage === undefined ? {} : { stage: args.stage }),

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { buildProgress } from '../cli/build-progress.js';
 import { loadConfig } from '../config/load.js';
-import { build, type StageResult } from '../pipeline/pipeline.js';
+import type { StageResult } from '../pipeline/pipeline.js';
 import { formatBytes } from '../fs/byte-size.js';
 
 function stageSummary(s: StageResult): Record<string, unknown> {
@@ -19,6 +19,7 @@ export default class Build extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Build);
+    const { build } = await import('../pipeline/pipeline.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const interrupt = this.interruptSignal();
     const abort = { signal: interrupt.signal };

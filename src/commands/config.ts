@@ -1,6 +1,5 @@
-import { stringify } from 'yaml';
 import { BaseCommand } from '../cli/base-command.js';
-import { loadConfig } from '../config/index.js';
+import { loadConfig } from '../config/load.js';
 
 export default class ConfigCommand extends BaseCommand {
   static override summary = 'Check the configuration file and print it as eib reads it.';
@@ -13,6 +12,7 @@ export default class ConfigCommand extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(ConfigCommand);
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd(), env: process.env });
+    const { stringify } = await import('yaml');
     this.out.result(config, stringify(config));
   }
 }

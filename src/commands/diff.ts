@@ -2,8 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { ALPINE_ARCHES } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
-import { chooseArch } from '../config/choose-arch.js';
-import { diffCommand, diffText } from '../inspect/diff.js';
 
 export default class Diff extends BaseCommand {
   static override summary = 'Show what changed between two images: packages, then files per stage.';
@@ -23,6 +21,8 @@ export default class Diff extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Diff);
+    const { chooseArch } = await import('../config/choose-arch.js');
+    const { diffCommand, diffText } = await import('../inspect/diff.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const arch = chooseArch(config, flags.arch);
     const result = await diffCommand(config, { arch, ...(args.a === undefined ? {} : { a: args.a }), ...(args.b === undefined ? {} : { b: args.b }) });

@@ -3,9 +3,6 @@ import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
 import { ALPINE_ARCHES, type AlpineArch } from '../config/types.js';
 import { isEibError } from '../errors.js';
-import { bootChecks } from '../boot/doctor.js';
-import { imageToolChecks } from '../export/image-tools.js';
-import { formatDoctorReport, runDoctor } from '../sandbox/doctor.js';
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Check that this host can build images without root.';
@@ -18,6 +15,9 @@ export default class Doctor extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Doctor);
     const arches = (flags.arch as AlpineArch[] | undefined) ?? (await this.configArches(flags.config));
+    const { bootChecks } = await import('../boot/doctor.js');
+    const { imageToolChecks } = await import('../export/image-tools.js');
+    const { formatDoctorReport, runDoctor } = await import('../sandbox/doctor.js');
     const report = await runDoctor({ arches, extra: [...bootChecks(arches), ...imageToolChecks()] });
     this.out.result(report, formatDoctorReport(report));
     if (!report.ok) this.exit(1);

@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { ALPINE_ARCHES } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
-import { exportImage } from '../export/export.js';
 import { formatBytes } from '../fs/byte-size.js';
 
 export default class Export extends BaseCommand {
@@ -23,6 +22,7 @@ export default class Export extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Export);
+    const { exportImage } = await import('../export/export.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const interrupt = this.interruptSignal();
     const result = await exportImage(config, {

@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { formatBytes } from '../fs/byte-size.js';
 import { loadConfig } from '../config/load.js';
-import { collectGarbage } from '../pipeline/gc.js';
 
 export default class Gc extends BaseCommand {
   static override summary = "Remove cached checkpoints, snapshots and blobs that the project's image does not use.";
@@ -12,6 +11,7 @@ export default class Gc extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Gc);
+    const { collectGarbage } = await import('../pipeline/gc.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const r = await collectGarbage(config, { all: flags.all, onWait: (m) => this.out.info(m) });
     this.out.result(

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { ALPINE_ARCHES, type AlpineArch } from '../config/types.js';
-import { initProject } from '../project/init.js';
 
 export default class Init extends BaseCommand {
   static override summary = 'Write a commented starter project: eib.yaml, an overlay, a script, a .gitignore.';
@@ -20,6 +19,7 @@ export default class Init extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Init);
+    const { initProject } = await import('../project/init.js');
     const result = await initProject({
       dir: args.dir,
       ...(flags.name === undefined ? {} : { name: flags.name }),

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
-import { checkLock, lockPackages, type LockCheck } from '../pipeline/lock-command.js';
+import type { LockCheck } from '../pipeline/lock-command.js';
 
 function checkText(check: LockCheck): string {
   const lines: string[] = [];
@@ -29,6 +29,7 @@ export default class Lock extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Lock);
+    const { checkLock, lockPackages } = await import('../pipeline/lock-command.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     if (flags.check) {
       const check = await checkLock(config, { offline: flags.offline, warn: (m) => this.out.warn(m) });

@@ -1,13 +1,13 @@
 import { BaseCommand } from '../cli/base-command.js';
 import { formatBytes } from '../fs/byte-size.js';
 import { loadConfig } from '../config/load.js';
-import { listCheckpoints } from '../pipeline/inspect.js';
 
 export default class Ls extends BaseCommand {
   static override summary = 'List cached checkpoints: stage, arch, cache key, layer size, age.';
 
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Ls);
+    const { listCheckpoints } = await import('../pipeline/inspect.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const rows = await listCheckpoints(config);
     const now = Date.now();

@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
-import { describeProgress, pushConfiguredImage } from '../remote/push-config.js';
 
 export default class Push extends BaseCommand {
   static override summary = 'Push the built image (outputs.oci, tag outputs.tag) to a registry.';
@@ -14,6 +13,7 @@ export default class Push extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Push);
+    const { describeProgress, pushConfiguredImage } = await import('../remote/push-config.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const interrupt = this.interruptSignal();
     const result = await pushConfiguredImage(config, {

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
-import { configuredSbom } from '../sbom/attach.js';
 
 export default class Sbom extends BaseCommand {
   static override summary = 'Print the SPDX 2.3 SBOM of the last build (JSON on stdout).';
@@ -14,6 +13,7 @@ export default class Sbom extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(Sbom);
+    const { configuredSbom } = await import('../sbom/attach.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const attached = await configuredSbom(config, {
       ...(flags.arch === undefined ? {} : { arch: flags.arch }),

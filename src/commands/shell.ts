@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { loadConfig } from '../config/load.js';
 import { ALPINE_ARCHES } from '../config/types.js';
-import { openStageShell } from '../pipeline/shell.js';
 
 export default class Shell extends BaseCommand {
   static override summary = 'Open a shell (or run a command) in the rootfs as a stage left it.';
@@ -19,6 +18,7 @@ export default class Shell extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Shell);
+    const { openStageShell } = await import('../pipeline/shell.js');
     const dashes = this.argv.indexOf('--');
     const command = dashes >= 0 ? this.argv.slice(dashes + 1) : [];
     const stage = dashes >= 0 && this.argv.indexOf(args.stage ?? '') > dashes ? undefined : args.stage;

@@ -3,7 +3,6 @@ import { BaseCommand } from '../cli/base-command.js';
 import { ALPINE_ARCHES } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
 import { formatBytes } from '../fs/byte-size.js';
-import { imageSize } from '../inspect/image-size.js';
 import type { ImageSize, SizeEntry } from '../inspect/size.js';
 
 function table(title: string, rows: readonly SizeEntry[]): string[] {
@@ -34,6 +33,7 @@ export default class Size extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parseWithOutput(Size);
+    const { imageSize } = await import('../inspect/image-size.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const result = await imageSize(config, {
       top: flags.top,

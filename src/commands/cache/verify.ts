@@ -1,6 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { loadConfig } from '../../config/load.js';
-import { verifyCache } from '../../pipeline/cache-verify.js';
 
 export default class CacheVerify extends BaseCommand {
   static override summary = 'Re-hash cached blobs and the image layout, compare snapshots with their layers, and drop what is damaged.';
@@ -8,6 +7,7 @@ export default class CacheVerify extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parseWithOutput(CacheVerify);
+    const { verifyCache } = await import('../../pipeline/cache-verify.js');
     const config = await loadConfig({ path: this.configPath(flags.config), cwd: process.cwd() });
     const r = await verifyCache(config, { onWait: (m) => this.out.info(m) });
     for (const d of r.dropped) this.out.info(`dropped ${d.path}: ${d.reason}`);
