@@ -24,7 +24,6 @@ import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { constants as vmConstants, Script } from 'node:vm';
-import { writeFileAtomic } from '../fs/atomic-write.js';
 import { defaultCacheDir } from '../config/paths.js';
 
 /** What the bundle exports (src/cli/main.ts). */
@@ -83,6 +82,8 @@ export async function launch(bundle: string, target: LaunchTarget): Promise<void
       mkdirSync(folder, { recursive: true });
       // Caches of this bundle's earlier builds (an older eib) are of no use any more.
       for (const file of readdirSync(folder)) if (file.startsWith(`${name}-`) && !file.startsWith(`${name}-${digest}-`)) rmSync(join(folder, file), { force: true });
+      // Loaded here only: the atomic writer pulls in node:crypto, which a start with a cache does not need.
+      const { writeFileAtomic } = await import('../fs/atomic-write.js');
       await writeFileAtomic(cacheFile, script.createCachedData());
     } catch {
       // A read-only or full home only means the next start compiles again.

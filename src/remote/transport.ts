@@ -71,6 +71,9 @@ const TLS_VERIFY = new Set([
 /** Silence allowed after an upload (the registry hashes and stores the blob before answering). */
 const UPLOAD_ANSWER_MS = 120_000;
 
+/** Errors of a server that answered, in another protocol than asked (HTTP parser errors, a reset after the request). */
+const ANSWERED_CODES = new Set(['ECONNRESET', 'HPE_INVALID_CONSTANT', 'HPE_INVALID_VERSION', 'HPE_INVALID_STATUS']);
+
 function isProtocolMismatch(e: unknown): boolean {
   return errorCode(e) === 'EPROTO' || /wrong version number|packet length too long|unknown protocol/i.test((e as Error)?.message ?? '');
 }
@@ -130,7 +133,7 @@ export class Transport {
     this.http.close();
   }
 
-  /** The registry's base URL, found by pinging /v2/ (https first). */
+  /** The registry's base URL, found by pinging /v2/ (https first, but for local and insecure registries: see discover). */
   base(): Promise<URL> {
     this.basePromise ??= this.discover();
     this.basePromise.catch(() => (this.basePromise = undefined));
@@ -140,22 +143,35 @@ export class Transport {
   private async discover(): Promise<URL> {
     const host = apiHost(this.registry);
     const secure = new URL(`https://${host}/`);
+    const plain = new URL(`http://${host}/`);
+    if (this.allowHttp) {
+      // A local or insecure registry is asked over plain http first: it
+      // usually speaks it, and setting up TLS (loading the system's CA
+      // store) costs about 50 ms, a fifth of pushing a small image. One
+      // that answers http with an error (a TLS server does: "client sent
+      // an HTTP request to an HTTPS server") is asked over https; one that
+      // does not answer at all is not asked again.
+      try {
+        await this.ping(plain);
+        return plain;
+      } catch (e) {
+        if (!(e instanceof RegistryError) && !isProtocolMismatch(e) && !ANSWERED_CODES.has(errorCode(e) ?? '')) throw this.networkError(`connecting to ${this.registry}`, e);
+        try {
+          await this.ping(secure);
+          return secure;
+        } catch (e2) {
+          // Not TLS either: what plain http said is the better message; else the https failure (a certificate) is.
+          throw this.networkError(`connecting to ${this.registry}`, isProtocolMismatch(e2) ? e : e2);
+        }
+      }
+    }
     try {
       await this.ping(secure);
       return secure;
     } catch (e) {
       if (e instanceof RegistryError) throw e;
-      if (isProtocolMismatch(e) || (this.allowHttp && errorCode(e) === 'ECONNRESET')) {
-        if (!this.allowHttp) {
-          throw new RegistryError('EINSECURE', `${this.registry} does not speak https (${(e as Error).message.split('\n')[0]}); if it is a plain-http registry you trust, set \`registry.insecure: true\` in eib.yaml`, { cause: e });
-        }
-        const plain = new URL(`http://${host}/`);
-        try {
-          await this.ping(plain);
-        } catch (e2) {
-          throw this.networkError(`connecting to ${this.registry}`, e2);
-        }
-        return plain;
+      if (isProtocolMismatch(e)) {
+        throw new RegistryError('EINSECURE', `${this.registry} does not speak https (${(e as Error).message.split('\n')[0]}); if it is a plain-http registry you trust, set \`registry.insecure: true\` in eib.yaml`, { cause: e });
       }
       throw this.networkError(`connecting to ${this.registry}`, e);
     }
