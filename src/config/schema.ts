@@ -49,7 +49,8 @@ interface PrecompiledValidator {
   schemaSha256: string;
 }
 
-const require = createRequire(import.meta.url);
+/** This module's require (ESM has none): ajv and, unbundled, the precompiled validator. */
+const requireHere = createRequire(import.meta.url);
 let schemaText: string | undefined;
 let loaded: SchemaNode | undefined;
 let validator: ValidateFunction | undefined;
@@ -72,7 +73,7 @@ export function schemaSha256(): string {
 
 /** A new ajv instance that knows eib's schema annotations; the one set-up for run time and build time. */
 export function schemaAjv(options: Options = {}): Ajv {
-  const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+  const { Ajv: AjvClass } = requireHere('ajv') as typeof import('ajv');
   const ajv = new AjvClass({ strict: true, ...options });
   ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
   return ajv;
@@ -83,7 +84,9 @@ export function schemaValid(data: unknown): boolean {
   if (quickCheck === undefined) {
     let precompiled: PrecompiledValidator | undefined;
     try {
-      precompiled = require(PRECOMPILED_VALIDATOR_PATH) as PrecompiledValidator;
+      // In the CLI's CommonJS bundle a literal require() is bundled, so the validator comes with the bundle's code cache.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- esbuild bundles only a literal require()
+      precompiled = (typeof require === 'function' ? require('./schema-validator.cjs') : requireHere(PRECOMPILED_VALIDATOR_PATH)) as PrecompiledValidator;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
     }
