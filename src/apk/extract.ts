@@ -17,16 +17,18 @@
  *   hostile or corrupt package leaves no trace.
  *
  * This runs inside the user namespace as uid 0, so chown works for any
- * id in the mapped range.
+ * id in the mapped range. It runs in a process that does nothing else
+ * meanwhile, so the file system is used with blocking calls: a thread-pool
+ * round trip for each of the dozen calls per file cost more than the calls
+ * (apk-tools writes the same packages several times faster).
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rename, rmdir, symlink, unlink, utimes } from 'node:fs/promises';
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ApkPackageError } from './package-error.js';
 import type { ApkDataEntry, ApkEntryType } from './package-file.js';
-import { lstatOrUndefined } from '../fs/stat.js';
+import { lstatSyncOrUndefined } from '../fs/stat.js';
 import { LayerError } from '../layer/errors.js';
 import { restoreXattrs } from '../layer/xattrs.js';
 
@@ -56,7 +58,7 @@ export async function checkParents(
       throw refuse(`/${path} would be written through /${parent}, which this package ships as a ${own}`);
     }
     if (!onDisk || knownDirs?.has(parent)) continue;
-    const st = await lstatOrUndefined(join(root, parent));
+    const st = lstatSyncOrUndefined(join(root, parent));
     if (!st) {
       onDisk = false;
       continue;
@@ -95,7 +97,7 @@ export class ExtractionPlan {
         throw this.refuse(`hardlink /${entry.path} points at /${target}, which is not a file shipped earlier in this package`);
       }
     }
-    const st = await lstatOrUndefined(join(this.root, entry.path));
+    const st = lstatSyncOrUndefined(join(this.root, entry.path));
     if (st) {
       if (entry.type === 'directory' && !st.isDirectory()) {
         throw this.refuse(`directory /${entry.path} exists in the root as ${describe(st)}`);
@@ -155,9 +157,9 @@ export class ExtractionJournal {
       const parent = parts.slice(0, i).join('/');
       if (this.knownDirs.has(parent)) continue;
       if (shipped.has(parent) && shipped.get(parent) !== 'directory') throw this.refuse(`/${entry.path} would be written through /${parent}, which this package ships as a ${shipped.get(parent)}`);
-      const st = await lstatOrUndefined(join(root, parent));
+      const st = lstatSyncOrUndefined(join(root, parent));
       if (!st) {
-        await mkdir(join(root, parent), { mode: 0o700 });
+        mkdirSync(join(root, parent), { mode: 0o700 });
         this.createdDirs.push(parent);
         this.dirEntries.push({ entry: { path: parent, type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: entry.mtime, xattrs: new Map() }, implied: true });
       } else if (!st.isDirectory()) {
@@ -168,9 +170,9 @@ export class ExtractionJournal {
     for (const [name, value] of entry.xattrs) this.xattrs.push({ path: entry.path, name, value });
 
     if (entry.type === 'directory') {
-      const st = await lstatOrUndefined(join(root, entry.path));
+      const st = lstatSyncOrUndefined(join(root, entry.path));
       if (!st) {
-        await mkdir(join(root, entry.path), { mode: 0o700 });
+        mkdirSync(join(root, entry.path), { mode: 0o700 });
         this.createdDirs.push(entry.path);
       } else if (!st.isDirectory()) {
         throw new Error(`/${entry.path} is ${describe(st)}, not a directory`);
@@ -182,26 +184,28 @@ export class ExtractionJournal {
     const temp = join(root, tempName(entry.path));
     this.staged.push({ path: entry.path, temp });
     if (entry.type === 'file') {
-      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
-        for await (const chunk of content as AsyncIterable<Buffer>) await handle.write(chunk);
+        for await (const chunk of content as AsyncIterable<Buffer>) {
+          for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+        }
         await verified;
         // chown first: it clears setuid/setgid bits that chmod then sets.
-        await handle.chown(entry.uid, entry.gid);
-        await handle.chmod(entry.mode);
-        await handle.utimes(entry.mtime, entry.mtime);
+        fchownSync(fd, entry.uid, entry.gid);
+        fchmodSync(fd, entry.mode);
+        futimesSync(fd, entry.mtime, entry.mtime);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
     } else if (entry.type === 'symlink') {
-      await symlink(entry.linkTarget ?? '', temp);
-      await lchown(temp, entry.uid, entry.gid);
-      await lutimes(temp, entry.mtime, entry.mtime);
+      symlinkSync(entry.linkTarget ?? '', temp);
+      lchownSync(temp, entry.uid, entry.gid);
+      lutimesSync(temp, entry.mtime, entry.mtime);
     } else {
       // link(2) does not follow a symlink at the source; the plan made sure it is a file
       // this package shipped (still under its temporary name) or one the root keeps.
       const target = entry.linkTarget ?? '';
-      await link(this.tempOf.get(target) ?? join(root, target), temp);
+      linkSync(this.tempOf.get(target) ?? join(root, target), temp);
     }
     this.tempOf.set(entry.path, temp);
   }
@@ -224,10 +228,10 @@ export class ExtractionJournal {
       const { path, temp } = this.staged[0] as StagedEntry;
       await checkParentsOf(path);
       const target = join(root, path);
-      const current = await lstatOrUndefined(target);
+      const current = lstatSyncOrUndefined(target);
       const existed = current !== undefined;
       if (current?.isDirectory()) throw this.refuse(`/${path} would replace a directory`);
-      await rename(temp, target);
+      renameSync(temp, target);
       this.staged.shift();
       this.tempOf.delete(path);
       if (!existed) this.createdFiles.push(path);
@@ -237,7 +241,7 @@ export class ExtractionJournal {
     for (const { entry, implied } of this.dirEntries) {
       // chown and chmod follow symlinks: no parent may have become one.
       await checkParentsOf(entry.path);
-      await applyDirectory(root, this.label, entry, created.has(entry.path), implied);
+      applyDirectory(root, this.label, entry, created.has(entry.path), implied);
     }
   }
 
@@ -262,16 +266,23 @@ export class ExtractionJournal {
       }
       return ok;
     };
-    for (const { path, temp } of this.staged.reverse()) if (await parentsSafe(path)) await unlink(temp).catch(() => undefined);
+    const attempt = (op: () => void): void => {
+      try {
+        op();
+      } catch {
+        // best effort
+      }
+    };
+    for (const { path, temp } of this.staged.reverse()) if (await parentsSafe(path)) attempt(() => unlinkSync(temp));
     this.staged = [];
-    for (const path of this.createdFiles.reverse()) if (await parentsSafe(path)) await unlink(join(root, path)).catch(() => undefined);
-    for (const path of this.createdDirs.reverse()) if (await parentsSafe(path)) await rmdir(join(root, path)).catch(() => undefined);
+    for (const path of this.createdFiles.reverse()) if (await parentsSafe(path)) attempt(() => unlinkSync(join(root, path)));
+    for (const path of this.createdDirs.reverse()) if (await parentsSafe(path)) attempt(() => rmdirSync(join(root, path)));
   }
 }
 
-async function isMountPoint(root: string, path: string, st: import('node:fs').Stats): Promise<boolean> {
+function isMountPoint(root: string, path: string, st: import('node:fs').Stats): boolean {
   const slash = path.lastIndexOf('/');
-  const parent = await lstat(join(root, slash < 0 ? '' : path.slice(0, slash)));
+  const parent = lstatSync(join(root, slash < 0 ? '' : path.slice(0, slash)));
   return parent.dev !== st.dev;
 }
 
@@ -285,17 +296,17 @@ function tempName(path: string): string {
  * parent gets root 0755; an existing one the tar does not describe, and a
  * mount point of the stage root (/proc, /dev, /sys), are left alone.
  */
-async function applyDirectory(root: string, label: string, entry: ApkDataEntry, created: boolean, implied: boolean): Promise<void> {
+function applyDirectory(root: string, label: string, entry: ApkDataEntry, created: boolean, implied: boolean): void {
   const full = join(root, entry.path);
-  const st = await lstat(full);
+  const st = lstatSync(full);
   if (!st.isDirectory()) throw new ApkPackageError('EUNSAFE', label, `/${entry.path} is ${describe(st)} now, not a directory`);
-  if (!created && (await isMountPoint(root, entry.path, st))) return;
+  if (!created && isMountPoint(root, entry.path, st)) return;
   if (created || (st.mode & 0o7777) !== entry.mode || st.uid !== entry.uid || st.gid !== entry.gid) {
     // chown first: it clears setuid/setgid bits that chmod then sets.
-    await chown(full, entry.uid, entry.gid);
-    await chmod(full, entry.mode);
+    chownSync(full, entry.uid, entry.gid);
+    chmodSync(full, entry.mode);
   }
-  if (!implied) await utimes(full, entry.mtime, entry.mtime);
+  if (!implied) utimesSync(full, entry.mtime, entry.mtime);
 }
 
 /**

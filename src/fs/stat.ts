@@ -3,7 +3,7 @@
  * parent that is not a folder); every other failure (permissions, I/O) is
  * thrown, so a cache is never treated as empty because it could not be read.
  */
-import type { Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 
 function isMissing(e: unknown): boolean {
@@ -24,6 +24,16 @@ async function unlessMissing<T>(op: Promise<T>): Promise<T | undefined> {
 /** Whether `path` exists, following symlinks. */
 export async function exists(path: string | Buffer): Promise<boolean> {
   return (await unlessMissing(stat(path))) !== undefined;
+}
+
+/** lstatOrUndefined as one blocking call, for a process doing one thing (a namespace task extracting packages). */
+export function lstatSyncOrUndefined(path: string | Buffer): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
 }
 
 /** The entry at `path` itself (a symlink is not followed), or undefined when there is none. */

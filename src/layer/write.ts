@@ -4,9 +4,16 @@
  * compressed, and hashed again (digest) as it is written, so memory does not
  * grow with the layer. Entries are sorted by name bytes, owners are numeric
  * only and mtimes clamped to the epoch, so the same tree gives the same blob.
+ *
+ * The tree is read with synchronous calls from a plain generator that the
+ * stream pulls one chunk at a time: a layer is written by a process that
+ * does nothing else meanwhile (a namespace task), and an await per lstat,
+ * open, read and close, passed up through a generator per directory level,
+ * cost more than the reading itself (half of a cold build's layer time).
+ * gzip still runs on the thread pool, beside the walk.
  */
-import type { BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { pipeline, Readable, Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -110,10 +117,10 @@ class TreeWalker {
    * small files are gathered, since each chunk costs a pass through the
    * hasher and the compressor, which dominated for trees of small files.
    */
-  async *tar(): AsyncGenerator<Buffer> {
+  *tar(): Generator<Buffer> {
     let pending: Buffer[] = [];
     let size = 0;
-    for await (const chunk of this.pieces()) {
+    for (const chunk of this.pieces()) {
       pending.push(chunk);
       size += chunk.length;
       if (size >= BATCH) {
@@ -125,8 +132,50 @@ class TreeWalker {
     if (size > 0) yield Buffer.concat(pending, size);
   }
 
-  private async *pieces(): AsyncGenerator<Buffer> {
-    yield* this.directory('', await lstat(this.root, { bigint: true }));
+  /** Every piece of the archive in order, depth first with an explicit stack (no generator per level). */
+  private *pieces(): Generator<Buffer> {
+    const upper = this.options.kind === 'upperdir';
+    // Each frame: a directory's path and its children's names still to visit (reversed, popped from the end).
+    const stack: { rel: string; names: Buffer[] }[] = [];
+    const enter = (rel: string, st: BigIntStats): Buffer[] => {
+      const out: Buffer[] = [];
+      if (upper && this.xattrs.opaque.has(rel) && this.inSomeLower(rel)) out.push(this.marker(join(rel, OPAQUE_MARKER), st));
+      stack.push({ rel, names: (readdirSync(this.abs(rel), { encoding: 'buffer' }) as Buffer[]).sort(Buffer.compare).reverse() });
+      return out;
+    };
+    yield* enter('', lstatSync(this.root, { bigint: true }));
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      const nameBytes = frame.names.pop();
+      if (nameBytes === undefined) {
+        stack.pop();
+        continue;
+      }
+      const name = nameBytes.toString('latin1');
+      const child = join(frame.rel, name);
+      const cst = lstatSync(this.abs(child), { bigint: true });
+      if (upper && cst.isCharacterDevice() && cst.rdev === 0n) {
+        // overlayfs whiteout; these may share one inode, so never treat them as hardlinks.
+        yield this.marker(join(frame.rel, WHITEOUT_PREFIX + name), cst);
+      } else if (cst.isDirectory()) {
+        yield this.emit(this.header(child, cst, 'dir'));
+        yield* enter(child, cst);
+      } else if (cst.isSymbolicLink()) {
+        const h = this.header(child, cst, 'symlink');
+        h.linkname = readlinkSync(this.abs(child), { encoding: 'buffer' }).toString('latin1');
+        yield this.emit(h);
+      } else if (cst.isFile()) {
+        yield* this.file(child, cst);
+      } else if (cst.isCharacterDevice() || cst.isBlockDevice()) {
+        const h = this.header(child, cst, cst.isCharacterDevice() ? 'char' : 'block');
+        h.devmajor = Number(((cst.rdev >> 8n) & 0xfffn) | ((cst.rdev >> 32n) & ~0xfffn));
+        h.devminor = Number((cst.rdev & 0xffn) | ((cst.rdev >> 12n) & ~0xffn));
+        yield this.emit(h);
+      } else if (cst.isFIFO()) {
+        yield this.emit(this.header(child, cst, 'fifo'));
+      }
+      // Sockets cannot be represented in a layer and are left out, as tar does.
+    }
     yield END_OF_ARCHIVE;
   }
 
@@ -165,41 +214,7 @@ class TreeWalker {
     return this.emit({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: this.mtime(st), linkname: '', devmajor: 0, devminor: 0, xattrs: new Map() });
   }
 
-  private async *directory(rel: string, st: BigIntStats): AsyncGenerator<Buffer> {
-    const upper = this.options.kind === 'upperdir';
-    if (upper && this.xattrs.opaque.has(rel) && (await this.inSomeLower(rel))) {
-      yield this.marker(join(rel, OPAQUE_MARKER), st);
-    }
-    const names = (await readdir(this.abs(rel), { encoding: 'buffer' })).sort(Buffer.compare);
-    for (const nameBytes of names) {
-      const name = nameBytes.toString('latin1');
-      const child = join(rel, name);
-      const cst = await lstat(this.abs(child), { bigint: true });
-      if (upper && cst.isCharacterDevice() && cst.rdev === 0n) {
-        // overlayfs whiteout; these may share one inode, so never treat them as hardlinks.
-        yield this.marker(join(rel, WHITEOUT_PREFIX + name), cst);
-      } else if (cst.isDirectory()) {
-        yield this.emit(this.header(child, cst, 'dir'));
-        yield* this.directory(child, cst);
-      } else if (cst.isSymbolicLink()) {
-        const h = this.header(child, cst, 'symlink');
-        h.linkname = (await readlink(this.abs(child), { encoding: 'buffer' })).toString('latin1');
-        yield this.emit(h);
-      } else if (cst.isFile()) {
-        yield* this.file(child, cst);
-      } else if (cst.isCharacterDevice() || cst.isBlockDevice()) {
-        const h = this.header(child, cst, cst.isCharacterDevice() ? 'char' : 'block');
-        h.devmajor = Number(((cst.rdev >> 8n) & 0xfffn) | ((cst.rdev >> 32n) & ~0xfffn));
-        h.devminor = Number((cst.rdev & 0xffn) | ((cst.rdev >> 12n) & ~0xffn));
-        yield this.emit(h);
-      } else if (cst.isFIFO()) {
-        yield this.emit(this.header(child, cst, 'fifo'));
-      }
-      // Sockets cannot be represented in a layer and are left out, as tar does.
-    }
-  }
-
-  private async *file(rel: string, st: BigIntStats): AsyncGenerator<Buffer> {
+  private *file(rel: string, st: BigIntStats): Generator<Buffer> {
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.links.get(key);
@@ -215,12 +230,12 @@ class TreeWalker {
     h.size = Number(st.size);
     yield this.emit(h);
     if (h.size === 0) return;
-    const fh = await open(this.abs(rel), 'r');
+    const fd = openSync(this.abs(rel), 'r');
     try {
       let left = h.size;
       while (left > 0) {
         const buf = Buffer.allocUnsafe(Math.min(left, READ_CHUNK));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        const bytesRead = readSync(fd, buf, 0, buf.length, null);
         if (bytesRead === 0) break;
         left -= bytesRead;
         yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
@@ -229,16 +244,16 @@ class TreeWalker {
         throw new LayerError('ELAYERREAD', `${this.options.dir}/${Buffer.from(rel, 'latin1').toString()} shrank while it was being written to the layer; nothing may modify the tree meanwhile`);
       }
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     yield paddingFor(h.size);
   }
 
-  private async inSomeLower(rel: string): Promise<boolean> {
+  private inSomeLower(rel: string): boolean {
     for (const lower of this.options.lowers ?? []) {
       const p = rel === '' ? Buffer.from(lower) : Buffer.concat([Buffer.from(lower), Buffer.from('/'), Buffer.from(rel, 'latin1')]);
       try {
-        if ((await lstat(p)).isDirectory()) return true;
+        if (lstatSync(p).isDirectory()) return true;
       } catch {
         // absent from this lower
       }
