@@ -318,7 +318,8 @@ function buildTime(pkg: InstalledPackage): number | undefined {
  */
 export async function writeDatabase(options: WriteDatabaseOptions): Promise<void> {
   const { root, epoch } = options;
-  const epochTime = epoch === undefined ? {} : { mtime: epoch };
+  // In the stage root: durable with the stage's layer (atomic-write.ts).
+  const epochTime = epoch === undefined ? { inStageRoot: true } : { mtime: epoch, inStageRoot: true };
   for (const dir of ['etc/apk/keys', 'lib/apk/db', 'var/cache/apk', 'var/cache/misc']) await ensureDir(root, dir, 0o755);
   // apk-tools makes the scripts' directory private (apk_make_dirs(…, 0700, 0755)).
   await ensureDir(root, SCRIPT_EXEC_DIR, 0o700);

@@ -11,6 +11,11 @@
  *
  * Temporary files sit beside their target (same filesystem, so the rename
  * is atomic) under a dot name that ends in `.tmp`.
+ *
+ * The one exception, `inStageRoot`: files written inside a stage's root
+ * (apk's database) are made durable with the stage as a whole: its layer
+ * blob is synced before its checkpoint is recorded, and a stage cut short
+ * is built again, so syncing each of them only cost time.
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
@@ -42,6 +47,8 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Access and modification time in seconds, for reproducible trees. */
   mtime?: number;
+  /** The file is part of a stage's root, durable with its layer: no fsync of its own (see the top). */
+  inStageRoot?: boolean;
 }
 
 /** Write `data` to `path` through a temporary file beside it; the folder must exist. */
@@ -54,7 +61,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
       await handle.writeFile(data);
       await handle.chmod(mode);
       if (options.mtime !== undefined) await handle.utimes(options.mtime, options.mtime);
-      await handle.sync();
+      if (options.inStageRoot !== true) await handle.sync();
     } finally {
       await handle.close();
     }

@@ -30,8 +30,8 @@ export interface CommandResult {
   stderr?: string;
 }
 
-/** Where the host's root hangs, inside the stage's private tmpfs /dev, between pivot_root and its detach. */
-const HOST_ROOT = '/dev/.eib-host';
+/** Where the host's root hangs, inside the stage's private tmpfs /dev, between pivot_root and its detach (made with /dev: mounts.ts). */
+export const HOST_ROOT = '/dev/.eib-host';
 
 /**
  * Enters the stage root from a fresh mount and pid namespace (run as

@@ -18,10 +18,11 @@
  */
 import { mkdir, readdir, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { dirname, isAbsolute, join, relative } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import type { AlpineArch } from '../config/types.js';
 import { SandboxError } from './errors.js';
 import { detachTrees, mountAll, type MountOp } from './mount-tool.js';
+import { HOST_ROOT } from './chroot.js';
 import { lstatOrUndefined } from '../fs/stat.js';
 
 export interface StageRootOptions {
@@ -168,6 +169,8 @@ async function populateDev(dev: string): Promise<MountOp[]> {
   await symlink('/proc/self/fd/0', join(dev, 'stdin'));
   await symlink('/proc/self/fd/1', join(dev, 'stdout'));
   await symlink('/proc/self/fd/2', join(dev, 'stderr'));
+  // Where each script's pivot_root parks the host's root: made once here rather than by a mkdir per script.
+  await mkdir(join(dev, basename(HOST_ROOT)), { mode: 0o700 });
   return ops;
 }
 
