@@ -8,8 +8,12 @@
  * created but returned, for mke2fs' companion debugfs to add to the image.
  * Extended attributes are applied at the end in one `setfattr --restore`
  * run (after chown, which would clear security.capability).
+ *
+ * A namespace task that does nothing else meanwhile: the tree is written
+ * with blocking calls, since a thread-pool round trip for each of the
+ * half dozen calls per file cost more than the calls themselves.
  */
-import { chmod, link, lchown, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
+import { chmodSync, closeSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { flatten } from '../layer/flatten.js';
 import type { Digest } from '../oci/types.js';
@@ -77,7 +81,7 @@ export function materializeLayers(payload: LayerTreePayload, root: string, epoch
 
 export async function materialize(tar: Readable | AsyncIterable<Buffer>, root: string, options: { epoch?: number } = {}): Promise<MaterializedTree> {
   const tree = new TreeWriter(root, options.epoch ?? 0);
-  await mkdir(root, { mode: 0o700 });
+  mkdirSync(root, { mode: 0o700 });
   for await (const entry of readTar(tar)) await tree.add(entry.header, entry.body);
   await tree.finish();
   return { usage: tree.counter.usage(), root: tree.rootAttrs(), specials: tree.specials, entries: tree.entries };
@@ -124,7 +128,7 @@ class TreeWriter {
     switch (h.type) {
       case 'dir':
         if (this.kinds.get(path) !== 'dir') {
-          await mkdir(p, { mode: 0o700 });
+          mkdirSync(p, { mode: 0o700 });
           this.kinds.set(path, 'dir');
           this.counter.directory(path);
         }
@@ -133,15 +137,17 @@ class TreeWriter {
         this.queueXattrs(path, h);
         return;
       case 'file': {
-        const fh = await open(p, 'wx', 0o600);
+        const fd = openSync(p, 'wx', 0o600);
         try {
-          for await (const chunk of body()) await fh.write(chunk);
+          for await (const chunk of body()) {
+            for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+          }
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
         await own(p, path, h.uid, h.gid);
-        await chmod(p, h.mode);
-        await utimes(p, h.mtime, h.mtime);
+        chmodSync(p, h.mode);
+        utimesSync(p, h.mtime, h.mtime);
         this.kinds.set(path, 'file');
         this.queueXattrs(path, h);
         break;
@@ -150,14 +156,14 @@ class TreeWriter {
         if (this.kinds.get(h.linkname) !== 'file') {
           throw new ExportError('EMATERIALIZE', `hardlink /${show(path)} points to /${show(h.linkname)}, which is not a regular file of the image; the image is malformed, rebuild it`);
         }
-        await link(this.abs(h.linkname), p);
+        linkSync(this.abs(h.linkname), p);
         this.kinds.set(path, 'file');
         break;
       }
       case 'symlink':
-        await symlink(Buffer.from(h.linkname, 'latin1'), p);
+        symlinkSync(Buffer.from(h.linkname, 'latin1'), p);
         await own(p, path, h.uid, h.gid);
-        await lutimes(p, h.mtime, h.mtime);
+        lutimesSync(p, h.mtime, h.mtime);
         this.kinds.set(path, 'other');
         break;
       case 'char':
@@ -193,7 +199,7 @@ class TreeWriter {
       throw new ExportError('EMATERIALIZE', `the image has entries below /${show(dir)}, which is not a directory; the image is malformed, rebuild it`);
     }
     await this.ensureDir(parentOf(dir));
-    await mkdir(this.abs(dir), { mode: 0o700 });
+    mkdirSync(this.abs(dir), { mode: 0o700 });
     this.kinds.set(dir, 'dir');
     this.dirs.set(dir, { mode: 0o755, uid: 0, gid: 0, mtime: this.defaultMtime });
     this.counter.directory(dir);
@@ -217,15 +223,15 @@ class TreeWriter {
     for (const [path, attrs] of deepestFirst) {
       const p = this.abs(path);
       await own(p, path, attrs.uid, attrs.gid);
-      await chmod(p, attrs.mode);
-      await utimes(p, attrs.mtime, attrs.mtime);
+      chmodSync(p, attrs.mode);
+      utimesSync(p, attrs.mtime, attrs.mtime);
     }
   }
 }
 
 /** chown, with the reason an owner cannot be set inside the namespace spelled out. */
 async function own(p: Buffer, path: string, uid: number, gid: number): Promise<void> {
-  await chownMapped(() => lchown(p, uid, gid), `/${show(path)}`, uid, gid);
+  await chownMapped(() => Promise.resolve(lchownSync(p, uid, gid)), `/${show(path)}`, uid, gid);
 }
 
 function parentOf(path: string): string {
