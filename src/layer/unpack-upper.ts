@@ -25,6 +25,7 @@ import type { Digest } from '../oci/types.js';
 import { HashCounter } from '../store/hash-stream.js';
 import { ancestors, normalizeEntryPath } from './entry-path.js';
 import { LayerError } from './errors.js';
+import { GUNZIP_CHUNK } from './flatten.js';
 import { encodeHeader, END_OF_ARCHIVE, type TarHeader } from './tar-header.js';
 import { readTar } from './tar-reader.js';
 import { classifyWhiteout } from './whiteout.js';
@@ -66,7 +67,7 @@ export async function unpackLayerToUpper(layer: Readable, dir: string, options: 
   const writer = new UpperWriter(dir, `layer ${options.name ?? ''}`.trim());
   await mkdir(dir, { recursive: true });
   const counter = new HashCounter();
-  const tar = pipeline(layer, createGunzip(), counter, () => undefined);
+  const tar = pipeline(layer, createGunzip({ chunkSize: GUNZIP_CHUNK }), counter, () => undefined);
   const chunks = tar[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   // readTar stops at the end-of-archive blocks and would close its source;
   // the padding after them still belongs to the diff_id, so it is drained here.

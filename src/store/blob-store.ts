@@ -113,7 +113,8 @@ export class BlobStore {
    */
   open(digest: Digest, options: { verify?: boolean } = {}): Readable {
     const path = this.path(digest);
-    const file: ReadStream = createReadStream(path);
+    // Larger reads than the default 64 KiB: layers are read whole, and each chunk passes through hashing, inflating and tar parsing.
+    const file: ReadStream = createReadStream(path, { highWaterMark: 256 * 1024 });
     const out = options.verify === false ? new PassThrough() : new VerifyDigest(digest, path);
     file.on('error', (e: NodeJS.ErrnoException) => {
       out.destroy(e.code === 'ENOENT' ? missing(digest, this.root, e) : e);
