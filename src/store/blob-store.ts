@@ -61,7 +61,7 @@ export class BlobStore {
    */
   async put(source: Readable, expected?: BlobRef): Promise<BlobRef> {
     if (expected) digestHex(expected.digest);
-    await mkdir(this.tmpDir, { recursive: true });
+    // The temp folder is made by createTemp: another process may remove it at any moment.
     await mkdir(this.blobsDir, { recursive: true });
     const tmp = join(this.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
     const counter = new HashCounter(
@@ -213,7 +213,10 @@ async function createTemp(dir: string, path: string): Promise<FileHandle> {
       return await open(path, 'wx', 0o644);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw e;
-      await mkdir(dir, { recursive: true });
     }
+    // A recursive mkdir fails with ENOENT itself when the folder it found is removed before it checks it: try again.
+    await mkdir(dir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
   }
 }
