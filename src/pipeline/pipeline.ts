@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lockCacheShared, lockStage } from '../store/cache-lock.js';
 import { sweepLeftovers } from './leftovers.js';
+import { mapLimit } from '../fs/map-limit.js';
 import type { AlpineArch, Config, Stage } from '../config/types.js';
 import type { Descriptor } from '../oci/types.js';
 import { fetchPackage } from '../apk/repository.js';
@@ -270,6 +271,9 @@ interface StageRun {
   started: number;
 }
 
+/** Packages fetched at once: enough to keep a mirror connection busy, few enough to keep memory flat. */
+const FETCH_CONCURRENCY = 8;
+
 /** Download (in parallel) the packages a stage installs; paths of the cached .apk files. */
 async function fetchStagePackages(run: StageRun): Promise<StageTaskPayload['packages']> {
   const { config, arch, options, stage, packages, resolution } = run;
@@ -281,14 +285,13 @@ async function fetchStagePackages(run: StageRun): Promise<StageTaskPayload['pack
     for (const n of received.values()) sum += n;
     options.events?.stageProgress?.({ arch, stage: stage.name, progress: { type: 'download', received: sum, total } });
   };
-  return Promise.all(
-    packages.install.map(async (info) => {
-      if (info.repository === ARCHIVE_REPOSITORY) return { info, path: archivedPackagePath(config.cache.dir, info) };
-      const repo = resolution.repositories.find((r) => r.url === info.repository);
-      if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
-      return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, http: sharedGet, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };
-    }),
-  );
+  // A few at a time: hundreds of copies or downloads at once held a read and a write buffer each (170 MB for 300 packages).
+  return mapLimit(packages.install, FETCH_CONCURRENCY, async (info) => {
+    if (info.repository === ARCHIVE_REPOSITORY) return { info, path: archivedPackagePath(config.cache.dir, info) };
+    const repo = resolution.repositories.find((r) => r.url === info.repository);
+    if (!repo) throw new EibError('EREPO', `package ${info.name}-${info.version}: repository ${info.repository} is not configured`);
+    return { info, path: await fetchPackage(repo, info, { cacheDir: config.cache.dir, http: sharedGet, onProgress: onDownload, ...(options.offline ? { offline: true } : {}) }) };
+  });
 }
 
 /** Run one stage inside the sandbox; its checkpoint (not yet recorded). */

@@ -5,6 +5,7 @@
  * registry's referrers API or the fallback tag), and pull one into an OCI
  * layout (each blob verified into a temp file, then renamed to its digest).
  */
+import { mapLimit } from '../fs/map-limit.js';
 import { Readable } from 'node:stream';
 import { IntegrityError, UsageError } from '../errors.js';
 import { MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../oci/types.js';
@@ -65,28 +66,6 @@ export interface PushResult extends TransferResult {
 
 const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.ImageIndex, MediaType.DockerManifestList]);
 
-/** Run `fn` over `items` with at most `limit` running at once. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  // Wait for the transfers in flight before failing, so none outlives the call.
-  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failure) throw failure.reason;
-  return results;
-}
 
 function parseJson<T>(bytes: Buffer, what: string): T {
   try {
