@@ -42,13 +42,13 @@ function describe(st: import('node:fs').Stats): string {
  * is a symlink, looking first at what this package already placed
  * (`shipped`), then at the disk.
  */
-export async function checkParents(
+export function checkParents(
   root: string,
   path: string,
   shipped: ReadonlyMap<string, ApkEntryType>,
   refuse: (reason: string) => Error,
   knownDirs?: Set<string>,
-): Promise<void> {
+): void {
   const parts = path.split('/');
   let onDisk = true;
   for (let i = 1; i < parts.length; i++) {
@@ -85,8 +85,8 @@ export class ExtractionPlan {
 
   private refuse = (reason: string): ApkPackageError => new ApkPackageError('EUNSAFE', this.label, `${reason}; refusing the whole package`);
 
-  async check(entry: ApkDataEntry): Promise<void> {
-    await checkParents(this.root, entry.path, this.shipped, this.refuse, this.dirsOnDisk);
+  check(entry: ApkDataEntry): void {
+    checkParents(this.root, entry.path, this.shipped, this.refuse, this.dirsOnDisk);
     const earlier = this.shipped.get(entry.path);
     if (earlier !== undefined && (earlier !== 'directory' || entry.type !== 'directory')) {
       throw new ApkPackageError('EBADAPK', this.label, `/${entry.path} appears twice in the package`);
@@ -214,19 +214,19 @@ export class ExtractionJournal {
    * Renames every staged entry into place and applies directory metadata.
    * Parents are checked again first: a pre-install script ran since staging.
    */
-  async commit(shipped: ReadonlyMap<string, ApkEntryType>): Promise<void> {
+  commit(shipped: ReadonlyMap<string, ApkEntryType>): void {
     const { root } = this;
     const checkedDirs = new Set<string>();
-    const checkParentsOf = async (path: string): Promise<void> => {
+    const checkParentsOf = (path: string): void => {
       const slash = path.lastIndexOf('/');
       const dir = slash < 0 ? '' : path.slice(0, slash);
       if (checkedDirs.has(dir)) return;
-      await checkParents(root, path, shipped, this.refuse);
+      checkParents(root, path, shipped, this.refuse);
       checkedDirs.add(dir);
     };
     while (this.staged.length > 0) {
       const { path, temp } = this.staged[0] as StagedEntry;
-      await checkParentsOf(path);
+      checkParentsOf(path);
       const target = join(root, path);
       const current = lstatSyncOrUndefined(target);
       const existed = current !== undefined;
@@ -240,7 +240,7 @@ export class ExtractionJournal {
     const created = new Set(this.createdDirs);
     for (const { entry, implied } of this.dirEntries) {
       // chown and chmod follow symlinks: no parent may have become one.
-      await checkParentsOf(entry.path);
+      checkParentsOf(entry.path);
       applyDirectory(root, this.label, entry, created.has(entry.path), implied);
     }
   }
@@ -250,33 +250,32 @@ export class ExtractionJournal {
    * come back). A script may have turned a parent into a symlink meanwhile:
    * such paths are left alone rather than followed out of the root.
    */
-  async rollback(): Promise<void> {
+  rollback(): void {
     const { root } = this;
+    /** Whether `op` ran without throwing: removal is best effort, and an unsafe parent is a reason to leave a path alone. */
+    const attempt = (op: () => void): boolean => {
+      try {
+        op();
+        return true;
+      } catch {
+        return false;
+      }
+    };
     const safe = new Map<string, boolean>();
-    const parentsSafe = async (path: string): Promise<boolean> => {
+    const parentsSafe = (path: string): boolean => {
       const slash = path.lastIndexOf('/');
       const dir = slash < 0 ? '' : path.slice(0, slash);
       let ok = safe.get(dir);
       if (ok === undefined) {
-        ok = await checkParents(root, path, new Map(), (reason) => new Error(reason)).then(
-          () => true,
-          () => false,
-        );
+        ok = attempt(() => checkParents(root, path, new Map(), (reason) => new Error(reason)));
         safe.set(dir, ok);
       }
       return ok;
     };
-    const attempt = (op: () => void): void => {
-      try {
-        op();
-      } catch {
-        // best effort
-      }
-    };
-    for (const { path, temp } of this.staged.reverse()) if (await parentsSafe(path)) attempt(() => unlinkSync(temp));
+    for (const { path, temp } of this.staged.reverse()) if (parentsSafe(path)) attempt(() => unlinkSync(temp));
     this.staged = [];
-    for (const path of this.createdFiles.reverse()) if (await parentsSafe(path)) attempt(() => unlinkSync(join(root, path)));
-    for (const path of this.createdDirs.reverse()) if (await parentsSafe(path)) attempt(() => rmdirSync(join(root, path)));
+    for (const path of this.createdFiles.reverse()) if (parentsSafe(path)) attempt(() => unlinkSync(join(root, path)));
+    for (const path of this.createdDirs.reverse()) if (parentsSafe(path)) attempt(() => rmdirSync(join(root, path)));
   }
 }
 

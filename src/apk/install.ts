@@ -324,7 +324,7 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
           if (tag) record.extraLines.push(`s:${tag}`);
         },
         onEntry: async (entry, content, verified) => {
-          await plan.check(entry);
+          plan.check(entry);
           entries.push(entry);
           if (entry.type !== 'directory' && record) {
             const owner = ownership.get(entry.path);
@@ -361,9 +361,9 @@ export async function installPackages(options: InstallOptions): Promise<InstallR
       // the pre-upgrade sees the old version's.
       if (upgradeFrom) await run(record, 'pre-upgrade', [pkg.version, upgradeFrom.version]);
       else await run(record, 'pre-install', [pkg.version]);
-      await journal.commit(plan.shipped);
+      journal.commit(plan.shipped);
     } catch (e) {
-      await journal.rollback();
+      journal.rollback();
       throw e;
     }
     for (const entry of entries) {

@@ -231,7 +231,7 @@ class TreeWriter {
 
 /** chown, with the reason an owner cannot be set inside the namespace spelled out. */
 async function own(p: Buffer, path: string, uid: number, gid: number): Promise<void> {
-  await chownMapped(() => Promise.resolve(lchownSync(p, uid, gid)), `/${show(path)}`, uid, gid);
+  await chownMapped(() => lchownSync(p, uid, gid), `/${show(path)}`, uid, gid);
 }
 
 function parentOf(path: string): string {

@@ -32,7 +32,7 @@ export class UnpackError extends EibError<UnpackErrorCode> {
  * outside the ids the namespace maps, which becomes the one message every
  * tree writer gives (`what` names the file for the user).
  */
-export async function chownMapped(chown: () => Promise<void>, what: string, uid: number, gid: number): Promise<void> {
+export async function chownMapped(chown: () => void | Promise<void>, what: string, uid: number, gid: number): Promise<void> {
   try {
     await chown();
   } catch (e) {

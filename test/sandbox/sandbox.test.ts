@@ -107,6 +107,19 @@ test('a stage with the network on sees the host resolver, and leaves no trace of
   assert.deepEqual(readdirSync(join(upper, 'etc')), ['hostname']);
 });
 
+test('a batch of mounts in one shell names the mount that failed, with what mount said, after mounting those before it', async () => {
+  const dir = userTempDir();
+  try {
+    const r = await runDriver<{ message: string; firstMounted: boolean }>('mountBatch', { dir });
+    assert.equal(r.code, 0, r.error?.message);
+    assert.equal(r.value?.firstMounted, true);
+    assert.match(r.value?.message ?? '', /^could not mount the second mount: .*eib-no-such-fs/s);
+    assert.doesNotMatch(r.value?.message ?? '', /eib-mount-failed/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a failing task keeps its error code and exit code across the namespace', async () => {
   const r = await runDriver('fail', { code: 'ESTEPFAILED', exitCode: 2 });
   assert.equal(r.code, 2);

@@ -3,12 +3,14 @@
  * runInNamespace (see driver.ts). Each does what a build stage would.
  */
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { lstat, mkdir, readdir } from 'node:fs/promises';
 import type { AlpineArch } from '../../src/config/types.js';
 import { EibError } from '../../src/errors.js';
 import { runInChroot, runOnHost, type CommandResult } from '../../src/sandbox/chroot.js';
 import { ensureEmulation, type EmulationMethod } from '../../src/sandbox/emulation.js';
 import { mountStageRoot } from '../../src/sandbox/mounts.js';
+import { detachTrees, mountAll } from '../../src/sandbox/mount-tool.js';
 import type { TaskContext } from '../../src/sandbox/protocol.js';
 import { namespaceTask } from '../../src/sandbox/task.js';
 import { FileConflictError } from '../../src/apk/package-error.js';
@@ -84,6 +86,30 @@ async function hostRun(payload: { argv: string[]; env: Record<string, string>; c
   return runOnHost(payload.argv, { env: payload.env, cwd: payload.cwd, stdio: 'pipe' });
 }
 
+/**
+ * Two mounts in one batch, the second of a filesystem type that does not
+ * exist: what mountAll reports, and whether the first stayed mounted.
+ */
+async function mountBatch(payload: { dir: string }): Promise<{ message: string; firstMounted: boolean }> {
+  const first = join(payload.dir, 'first');
+  const second = join(payload.dir, 'second');
+  await mkdir(first);
+  await mkdir(second);
+  let message = '';
+  try {
+    await mountAll([
+      { args: ['-t', 'tmpfs', 'tmpfs', first], what: 'the first tmpfs' },
+      { args: ['-t', 'eib-no-such-fs', 'none', second], what: 'the second mount' },
+    ]);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  const firstMounted = (await lstat(first)).dev !== (await lstat(payload.dir)).dev;
+  await detachTrees([first]);
+  return { message, firstMounted };
+}
+
+export const mountBatchTask = namespaceTask(import.meta.url, 'mountBatchTask', mountBatch);
 export const extractTask = namespaceTask(import.meta.url, 'extractTask', extract);
 export const stageTask = namespaceTask(import.meta.url, 'stageTask', stage);
 export const statPathsTask = namespaceTask(import.meta.url, 'statPathsTask', statPaths);
